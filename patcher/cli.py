@@ -1,0 +1,273 @@
+"""The `immich-aio` command line: patch, status, revert, check, verify, list, serve, db."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from db_extension.cli import app as db_app
+from ml_service.cli import serve
+from patcher import check as check_module
+from patcher import engine, gitops, manifest
+from patcher.errors import PatcherError
+from patcher.releases import KNOWN_RELEASES
+
+app = typer.Typer(
+    help="Make Immich excellent at Chinese search: patch an Immich checkout, serve ML, manage the database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+SourceOption = Annotated[
+    str,
+    typer.Option("--source", help="Upstream Immich git repository: a local path/mirror or a URL."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(error: PatcherError) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    raise typer.Exit(error.exit_code)
+
+
+def emit_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+
+
+@app.command("patch")
+def patch_command(
+    immich_version: Annotated[
+        str | None, typer.Option("--immich-version", help="Release to patch, e.g. v3.1.0.")
+    ] = None,
+    source: SourceOption = gitops.UPSTREAM_URL,
+    dest: Annotated[Path | None, typer.Option(help="Where to clone (default ./immich-<version>).")] = None,
+    in_place: Annotated[
+        Path | None, typer.Option("--in-place", help="Patch this existing checkout instead of cloning.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Patch even if the checkout has uncommitted changes.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Clone an Immich release (or use --in-place DIR) and apply the matching patch series."""
+    try:
+        patches = manifest.load()
+        if in_place is not None:
+            tag = immich_version or _tag_of(in_place)
+            tag, series = patches.resolve(tag)
+            tree = in_place
+        else:
+            if immich_version is None:
+                raise PatcherError("give --immich-version (or --in-place DIR)")
+            tag, series = patches.resolve(immich_version)
+            tree = dest or Path(f"immich-{tag}")
+            with progress_bar() as bar:
+                task = bar.add_task(f"cloning {tag}", total=1.0)
+
+                def report(stage: str, fraction: float | None) -> None:
+                    bar.update(task, description=f"cloning {tag}: {stage}", completed=fraction or 0)
+
+                gitops.clone_release(source, tag, tree, report)
+        with progress_bar() as bar:
+            bar.add_task(f"applying series {series.name}", total=None)
+            outcome = engine.apply_series(tree, series, tag, patches.root, force=force, source=source)
+    except PatcherError as error:
+        fail(error)
+    if as_json:
+        emit_json(outcome.to_json())
+    elif outcome.already_applied:
+        console.print(f"{outcome.tree}: series {outcome.series} is already applied; nothing to do.")
+    else:
+        console.print(
+            f"{outcome.tree}: applied series {outcome.series} to Immich {tag} "
+            f"({len(outcome.patches)} patches, {len(outcome.placed)} files placed; {outcome.method})."
+        )
+        for p in outcome.patches:
+            console.print(f"  {p.name}: {p.method}")
+
+
+def _tag_of(tree: Path) -> str:
+    """The release tag a checkout sits on (its HEAD's tag), for --in-place without --immich-version."""
+    top = gitops.open_checkout(tree)
+    result = gitops.run(top, "describe", "--tags", "--exact-match", "HEAD", check=False)
+    if result.returncode != 0:
+        raise PatcherError(f"cannot tell which Immich release {tree} is; pass --immich-version")
+    return result.stdout.strip()
+
+
+def _series_of(tree: Path) -> manifest.Series | None:
+    patches = manifest.load()
+    state = engine.read_state(gitops.open_checkout(tree))
+    if state:
+        return patches.by_name(state.series)
+    try:
+        return patches.series_for(_tag_of(tree))
+    except PatcherError:
+        return None
+
+
+@app.command("status")
+def status_command(
+    tree: Annotated[Path, typer.Argument(help="An Immich checkout.")], as_json: JsonOption = False
+) -> None:
+    """Tell which series and patches are applied to a checkout."""
+    try:
+        result = engine.status(tree, _series_of(tree))
+    except PatcherError as error:
+        fail(error)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if result.recorded:
+        r = result.recorded
+        console.print(
+            f"{result.tree}: patched with series {r.series} for Immich {r.immich_version} ({r.tool})"
+        )
+    else:
+        console.print(f"{result.tree}: not patched by immich-aio")
+    table = Table("patch", "state", "method")
+    for p in result.patches:
+        table.add_row(p.name, p.state, p.method or "-")
+    if result.patches:
+        console.print(table)
+    if result.modified_since:
+        console.print(f"[yellow]changed since patching:[/] {', '.join(result.modified_since)}")
+
+
+@app.command("revert")
+def revert_command(
+    tree: Annotated[Path, typer.Argument(help="A checkout patched by immich-aio.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Restore the upstream files of a patched checkout byte for byte."""
+    try:
+        state = engine.revert(tree)
+    except PatcherError as error:
+        fail(error)
+    if as_json:
+        emit_json({"tree": str(tree), "reverted": state.series, "immichVersion": state.immich_version})
+    else:
+        console.print(
+            f"{tree}: reverted series {state.series}; the tree is back to upstream {state.immich_version}."
+        )
+
+
+@app.command("check")
+def check_command(
+    versions: Annotated[str, typer.Option(help="Releases: v3.0.0..v3.1.0, a comma list, or one tag.")],
+    source: SourceOption = gitops.UPSTREAM_URL,
+    output_format: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+) -> None:
+    """For every release in a range, tell whether its series applies cleanly, by 3-way merge, or not."""
+    if output_format not in ("table", "json", "markdown"):
+        fail(PatcherError(f"--format must be table, json or markdown, not {output_format!r}"))
+    try:
+        patches = manifest.load()
+        tags = check_module.versions_to_check(source, versions)
+        with progress_bar() as bar:
+            task = bar.add_task("checking", total=len(tags))
+
+            def advance(row: check_module.CheckRow) -> None:
+                bar.update(task, advance=1, description=f"checked {row.version}: {row.result}")
+
+            rows = check_module.check_matrix(patches, source, tags, advance)
+    except PatcherError as error:
+        fail(error)
+    if output_format == "json":
+        emit_json([row.to_json() for row in rows])
+    elif output_format == "markdown":
+        console.print(check_module.to_markdown(rows), markup=False, highlight=False)
+    else:
+        table = Table("version", "series", "result", "details")
+        for row in rows:
+            first = row.conflicts[0] if row.conflicts else {}
+            detail = (
+                f"{first.get('patch')}: {first.get('file')} {first.get('hunk')}" if first else row.message
+            )
+            table.add_row(
+                row.version, row.series or "-", row.result, detail.splitlines()[0] if detail else ""
+            )
+        console.print(table)
+        for row in rows:
+            if row.result == "conflict":
+                console.print(f"\n[bold]{row.version}[/]\n{row.message}", highlight=False)
+    if any(row.result in ("conflict", "error") for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_command(
+    tree: Annotated[Path, typer.Argument(help="A patched Immich checkout.")],
+    compare_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare-with", help="An unpatched checkout of the same release, to label upstream failures."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run Immich's own checks (type-check, svelte-check, unit tests) in a checkout."""
+    from patcher import verify
+
+    try:
+        report = verify.run_verify(tree, compare_with, errors)
+    except PatcherError as error:
+        fail(error)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        console.print(verify.render_summary(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_command(as_json: JsonOption = False) -> None:
+    """Show the supported Immich releases and the patch series serving each."""
+    try:
+        patches = manifest.load()
+    except PatcherError as error:
+        fail(error)
+    rows = [(tag, s.name) for tag in KNOWN_RELEASES if (s := patches.series_for(tag))]
+    if as_json:
+        emit_json(
+            {
+                "series": [
+                    {
+                        "name": s.name,
+                        "versions": str(s.versions),
+                        "base": s.base,
+                        "description": s.description,
+                    }
+                    for s in patches.series
+                ],
+                "supported": [{"version": tag, "series": name} for tag, name in rows],
+            }
+        )
+        return
+    table = Table("version", "series")
+    for tag, name in rows:
+        table.add_row(tag, name)
+    console.print(table)
+    for s in patches.series:
+        console.print(f"series {s.name} ({s.versions}, base {s.base}): {s.description}", highlight=False)

@@ -1,0 +1,55 @@
+"""Places a series' whole new files into the tree, rendering jinja2 templates where asked."""
+
+from pathlib import Path
+
+import jinja2
+from packaging.version import Version
+
+from patcher.errors import HunkConflict
+from patcher.manifest import Placement
+
+
+def render(placement: Placement, root: Path, context: dict[str, object]) -> bytes:
+    """The bytes a placement writes: the source as is, or rendered with jinja2."""
+    if not placement.render:
+        return placement.source.read_bytes()
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(placement.source.parent)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+    def read(path: str) -> str:
+        return (root / path).read_text(encoding="utf-8")
+
+    template = environment.get_template(placement.source.name)
+    return template.render(read=read, **context).encode("utf-8")
+
+
+def template_context(tag: str, series: str) -> dict[str, object]:
+    return {"immich_version": tag, "version": Version(tag.lstrip("v")), "series": series}
+
+
+def conflicts(tree: Path, placements: list[Placement]) -> list[HunkConflict]:
+    """Placements whose destination already exists in the tree."""
+    return [
+        HunkConflict(
+            patch="place.toml",
+            file=p.dest,
+            hunk="(whole file)",
+            reason="the series places this file, but the tree already has it",
+        )
+        for p in placements
+        if (tree / p.dest).exists()
+    ]
+
+
+def place(tree: Path, placements: list[Placement], root: Path, context: dict[str, object]) -> list[str]:
+    written = []
+    for placement in placements:
+        target = tree / placement.dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(render(placement, root, context))
+        written.append(placement.dest)
+    return written
