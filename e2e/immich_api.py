@@ -65,6 +65,16 @@ class ImmichClient:
         self.http.headers["Authorization"] = f"Bearer {self.access_token}"
         return data
 
+    def change_password(self, password: str, new_password: str) -> None:
+        self.request(
+            "POST", "/auth/change-password", json={"password": password, "newPassword": new_password}
+        )
+
+    def finish_onboarding(self) -> None:
+        """Mark the admin and the user onboarded, as clicking through the web's first-run pages would."""
+        self.request("POST", "/system-metadata/admin-onboarding", json={"isOnboarded": True})
+        self.request("PUT", "/users/me/onboarding", json={"isOnboarded": True})
+
     def setup_pin_code(self, pin: str) -> None:
         self.request("POST", "/auth/pin-code", json={"pinCode": pin})
 

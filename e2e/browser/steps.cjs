@@ -1,0 +1,101 @@
+// Drives Immich's web app in Debian's Chromium through playwright-core (no browser download).
+// Input: a JSON file (argv[2]) written by e2e/browser.py. Output: one JSON line on stdout with each step's
+// outcome, seconds, screenshot name and details. Exit code 0 even when steps fail; Python judges.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const input = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const steps = [];
+const result = { steps, searchResultIds: [], toastText: null };
+
+async function step(name, screenshot, page, body) {
+  const started = Date.now();
+  const record = { name, ok: false, seconds: 0, screenshot: null, detail: '' };
+  steps.push(record);
+  try {
+    const detail = await body();
+    record.ok = true;
+    record.detail = detail || '';
+  } catch (error) {
+    record.detail = String(error && error.message ? error.message : error).slice(0, 2000);
+  }
+  record.seconds = (Date.now() - started) / 1000;
+  if (page && screenshot) {
+    try {
+      await page.screenshot({ path: path.join(input.screenshotDir, screenshot), fullPage: false });
+      record.screenshot = screenshot;
+    } catch (error) {
+      record.detail += ` (screenshot failed: ${error.message})`;
+    }
+  }
+  return record.ok;
+}
+
+async function main() {
+  const context = await chromium.launchPersistentContext(input.userDataDir, {
+    executablePath: input.executablePath,
+    headless: true,
+    args: input.args,
+    viewport: { width: 1440, height: 900 },
+    locale: input.locale || 'en-US',
+    timeout: 60000,
+  });
+  context.setDefaultTimeout(input.timeoutMs || 30000);
+  const page = context.pages()[0] || (await context.newPage());
+  const base = input.baseUrl;
+  try {
+    const loggedIn = await step('browser: log in', '01-login.png', page, async () => {
+      await page.goto(`${base}/auth/login`);
+      await page.getByLabel('Email').fill(input.email);
+      await page.getByLabel('Password').fill(input.password);
+      await page.getByRole('button', { name: 'Login' }).click();
+      await page.waitForURL(/\/photos/, { timeout: 60000 });
+      await page.locator('[data-asset]').first().waitFor();
+      return `landed on ${new URL(page.url()).pathname}`;
+    });
+    if (!loggedIn) return;
+
+    const opened = await step('browser: open asset', '02-asset-viewer.png', page, async () => {
+      await page.goto(`${base}/photos/${input.assetId}`);
+      await page.locator('#immich-asset-viewer').waitFor();
+      await page.waitForLoadState('networkidle');
+      return `viewer open for ${input.assetId}`;
+    });
+
+    if (opened) {
+      await step(`browser: "${input.menuItem}" from the viewer menu`, '03-refresh-ocr-toast.png', page, async () => {
+        await page.locator('#immich-asset-viewer').getByRole('button', { name: 'More' }).first().click();
+        await page.getByRole('menuitem', { name: input.menuItem }).or(page.getByText(input.menuItem, { exact: true })).first().click();
+        const toast = page.getByText(input.toastText, { exact: false }).first();
+        await toast.waitFor({ timeout: 15000 });
+        result.toastText = (await toast.textContent()) || '';
+        return `toast: ${result.toastText}`;
+      });
+    }
+
+    await step(`browser: search "${input.searchQuery}"`, '04-search-results.png', page, async () => {
+      await page.goto(`${base}/photos`);
+      const bar = page.locator('#main-search-bar');
+      await bar.click();
+      await bar.fill(input.searchQuery);
+      await bar.press('Enter');
+      await page.waitForURL(/\/search/, { timeout: 30000 });
+      const noResults = page.getByText('No results', { exact: true });
+      await page.locator('[data-asset]').first().or(noResults).first().waitFor({ timeout: 60000 });
+      await page.waitForLoadState('networkidle');
+      if (await noResults.isVisible()) throw new Error('the search page shows "No results"');
+      const ids = await page.locator('[data-asset]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-asset')));
+      result.searchResultIds = [...new Set(ids.filter(Boolean))];
+      return `${result.searchResultIds.length} results`;
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+main()
+  .catch((error) => steps.push({ name: 'browser: launch', ok: false, seconds: 0, screenshot: null, detail: String(error) }))
+  .finally(() => process.stdout.write(JSON.stringify(result) + '\n'));
