@@ -1,0 +1,1 @@
+"""Inference models served locally by ml_service (OCR and Chinese-CLIP)."""

@@ -1,0 +1,257 @@
+"""Chinese-CLIP (cn_clip) image and text encoders, served by ONNX Runtime (exported once) or torch."""
+
+import contextlib
+import io
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from ml_service.errors import ServiceError
+from ml_service.models.base import InferenceModel
+
+log = logging.getLogger("ml_service.clip")
+
+# cn_clip's preprocessing constants (cn_clip.clip.utils.image_transform).
+_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+CONTEXT_LENGTH = 52
+_ONNX_OPSET = 17
+_export_locks: dict[Path, threading.Lock] = {}
+_export_locks_guard = threading.Lock()
+
+
+def checkpoint_path(weights_dir: Path, architecture: str) -> Path:
+    """Where cn_clip's load_from_name looks for an architecture's checkpoint inside weights_dir."""
+    from cn_clip.clip.utils import _MODELS
+
+    return weights_dir / str(_MODELS[architecture][1])
+
+
+def input_resolution(architecture: str) -> int:
+    from cn_clip.clip.utils import _MODEL_INFO
+
+    return int(_MODEL_INFO[architecture]["input_resolution"])
+
+
+def preprocess_image(image: Image.Image, resolution: int) -> NDArray[np.float32]:
+    """cn_clip's image_transform in numpy: bicubic resize to a square, RGB, scale to 0..1, normalise."""
+    resized = image.resize((resolution, resolution), Image.Resampling.BICUBIC).convert("RGB")
+    pixels = np.asarray(resized, dtype=np.float32) / 255.0
+    normalised = (pixels - _MEAN) / _STD
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
+
+
+def tokenize(text: str) -> NDArray[np.int64]:
+    """cn_clip's tokenize (BERT wordpiece, [CLS]..[SEP], at most 52 tokens) without the trailing padding.
+
+    Dropping the padding changes nothing in the result (cn_clip masks padding out of attention) and
+    makes short queries several times faster to encode.
+    """
+    from cn_clip.clip import tokenize as cn_tokenize
+
+    tokens = cn_tokenize([text], context_length=CONTEXT_LENGTH).numpy()
+    length = int(np.count_nonzero(tokens[0]))
+    return np.ascontiguousarray(tokens[:, :length], dtype=np.int64)
+
+
+def normalise(vector: NDArray[np.float32]) -> NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def load_torch_model(weights_dir: Path, architecture: str, threads: int) -> Any:
+    """Load a cn_clip checkpoint through cn_clip's own loader (CPU, fp32, eval mode)."""
+    import torch
+    from cn_clip.clip import load_from_name
+
+    path = checkpoint_path(weights_dir, architecture)
+    if not path.is_file():
+        raise ServiceError(
+            503, f"Chinese-CLIP weights for {architecture} not found: expected {path.name} in {weights_dir}"
+        )
+    if threads > 0:
+        torch.set_num_threads(threads)
+    # cn_clip prints its model config on stdout; keep the service's output to structured logs.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model, _ = load_from_name(architecture, device="cpu", download_root=str(weights_dir))
+    return model.eval()
+
+
+def onnx_paths(weights_dir: Path, architecture: str) -> tuple[Path, Path, Path]:
+    """(visual.onnx, textual.onnx, stamp.json) cached next to the checkpoint."""
+    stem = checkpoint_path(weights_dir, architecture).stem
+    cache = weights_dir / "onnx"
+    return cache / f"{stem}.visual.onnx", cache / f"{stem}.textual.onnx", cache / f"{stem}.stamp.json"
+
+
+def _checkpoint_stamp(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"checkpoint": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "opset": _ONNX_OPSET}
+
+
+def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> tuple[Path, Path]:
+    """Export both encoders to ONNX once per checkpoint version; later calls reuse the cached files."""
+    visual, textual, stamp_file = onnx_paths(weights_dir, architecture)
+    checkpoint = checkpoint_path(weights_dir, architecture)
+    if not checkpoint.is_file():
+        raise ServiceError(
+            503,
+            f"Chinese-CLIP weights for {architecture} not found: expected {checkpoint.name} in {weights_dir}",
+        )
+    with _export_locks_guard:
+        lock = _export_locks.setdefault(checkpoint, threading.Lock())
+    with lock:
+        stamp = _checkpoint_stamp(checkpoint)
+        if visual.is_file() and textual.is_file() and stamp_file.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                if json.loads(stamp_file.read_text()) == stamp:
+                    return visual, textual
+        log.info("exporting Chinese-CLIP to ONNX", extra={"model": architecture, "dir": str(visual.parent)})
+        export_onnx(load_torch_model(weights_dir, architecture, threads), architecture, visual, textual)
+        stamp_file.write_text(json.dumps(stamp))
+    return visual, textual
+
+
+def export_onnx(model: Any, architecture: str, visual_path: Path, textual_path: Path) -> None:
+    """Trace the image and text encoders into two ONNX graphs (dynamic batch; dynamic text length)."""
+    import torch
+
+    class VisualEncoder(torch.nn.Module):
+        def __init__(self, clip: Any) -> None:
+            super().__init__()
+            self.clip = clip
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return self.clip.encode_image(image)  # type: ignore[no-any-return]
+
+    class TextualEncoder(torch.nn.Module):
+        def __init__(self, clip: Any) -> None:
+            super().__init__()
+            self.clip = clip
+
+        def forward(self, text: torch.Tensor) -> torch.Tensor:
+            return self.clip.encode_text(text)  # type: ignore[no-any-return]
+
+    visual_path.parent.mkdir(parents=True, exist_ok=True)
+    resolution = input_resolution(architecture)
+    sample_image = torch.zeros(1, 3, resolution, resolution)
+    sample_text = torch.from_numpy(tokenize("一张照片"))
+    jobs: list[tuple[torch.nn.Module, torch.Tensor, str, Path, dict[int, str]]] = [
+        (VisualEncoder(model), sample_image, "image", visual_path, {0: "batch"}),
+        (TextualEncoder(model), sample_text, "text", textual_path, {0: "batch", 1: "tokens"}),
+    ]
+    for wrapper, sample, input_name, path, axes in jobs:
+        # The wrappers must be in eval mode: the exporter restores the wrapper's training flag afterwards,
+        # which would otherwise switch the shared model's dropout on.
+        wrapper.eval()
+        partial = path.with_suffix(".partial")
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (sample,),
+                str(partial),
+                dynamo=False,
+                input_names=[input_name],
+                output_names=["embedding"],
+                dynamic_axes={input_name: axes, "embedding": {0: "batch"}},
+                opset_version=_ONNX_OPSET,
+            )
+        os.replace(partial, path)
+
+
+def onnx_session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads if threads > 0 else 0
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class _ClipEncoder(InferenceModel):
+    """Shared loading logic for the two encoders of one cn_clip checkpoint."""
+
+    part = "visual"
+
+    def __init__(
+        self, model_name: str, architecture: str, weights_dir: Path, backend: str, threads: int
+    ) -> None:
+        super().__init__(model_name)
+        self.architecture = architecture
+        self.weights_dir = weights_dir
+        self.backend = backend
+        self.threads = threads
+        self.dimension: int | None = None
+        self._session: Any = None
+        self._torch_model: Any = None
+
+    def _load(self) -> None:
+        if self.backend == "onnx":
+            try:
+                visual, textual = ensure_onnx_export(self.weights_dir, self.architecture, self.threads)
+            except ServiceError:
+                raise
+            except Exception as error:  # e.g. read-only weights dir: keep serving through torch
+                log.warning("ONNX export failed, serving with torch", extra={"error": str(error)})
+            else:
+                self._session = onnx_session(visual if self.part == "visual" else textual, self.threads)
+                return
+        self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
+
+    def _unload(self) -> None:
+        self._session = None
+        self._torch_model = None
+
+    @property
+    def active_backend(self) -> str:
+        return "onnx" if self._session is not None else "torch"
+
+    def _run(self, tensor: NDArray[Any]) -> NDArray[np.float32]:
+        if self._session is not None:
+            output = self._session.run(None, {self._session.get_inputs()[0].name: tensor})[0]
+        elif self._torch_model is not None:
+            output = self._run_torch(tensor)
+        else:
+            raise RuntimeError(f"{self.model_name} used before load()")
+        return normalise(np.asarray(output[0], dtype=np.float32))
+
+    def _run_torch(self, tensor: NDArray[Any]) -> NDArray[np.float32]:
+        import torch
+
+        with torch.inference_mode():
+            batch = torch.from_numpy(tensor)
+            if self.part == "visual":
+                result = self._torch_model.encode_image(batch)
+            else:
+                result = self._torch_model.encode_text(batch)
+        return np.asarray(result.float().numpy(), dtype=np.float32)
+
+
+class ClipVisualModel(_ClipEncoder):
+    """Chinese-CLIP image encoder."""
+
+    task = "clip-visual"
+    part = "visual"
+
+    def predict(self, image: Image.Image) -> NDArray[np.float32]:
+        return self._run(preprocess_image(image, input_resolution(self.architecture)))
+
+
+class ClipTextualModel(_ClipEncoder):
+    """Chinese-CLIP text encoder."""
+
+    task = "clip-textual"
+    part = "textual"
+
+    def predict(self, text: str) -> NDArray[np.float32]:
+        return self._run(tokenize(text))

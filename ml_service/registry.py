@@ -1,0 +1,140 @@
+"""Model registry: lazy creation and loading (once, even under concurrent first requests), idle unload."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from ml_service.config import Settings
+from ml_service.errors import ServiceError
+from ml_service.metrics import Metrics
+from ml_service.models.base import InferenceModel
+from ml_service.models.clip import ClipTextualModel, ClipVisualModel
+from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
+from ml_service.models.ocr import OcrModel
+
+log = logging.getLogger("ml_service.registry")
+M = TypeVar("M", bound=InferenceModel)
+
+OCR_MODEL_NAME = "rapidocr"
+
+
+class ModelRegistry:
+    """Holds one instance per (task, model name); loads on first use and unloads after the idle TTL."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._models: dict[tuple[str, str], InferenceModel] = {}
+        self._load_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._last_used: dict[tuple[str, str], float] = {}
+        self._in_use: dict[tuple[str, str], int] = {}
+
+    def _create(self, task: str, name: str) -> InferenceModel:
+        settings = self.settings
+        if task == OcrModel.task:
+            return OcrModel(
+                name,
+                threads=settings.intra_op_threads,
+                det_model=settings.ocr_det_model,
+                rec_model=settings.ocr_rec_model,
+                rec_keys=settings.ocr_rec_keys,
+                cls_model=settings.ocr_cls_model,
+            )
+        architecture = cn_clip_architecture(name)
+        if architecture is None:
+            raise ServiceError(
+                422, f"{name!r} is not a Chinese-CLIP model; served: {', '.join(CN_CLIP_MODELS)}"
+            )
+        encoder = ClipVisualModel if task == ClipVisualModel.task else ClipTextualModel
+        return encoder(name, architecture, settings.clip_weights_dir, settings.clip_backend, settings.threads)
+
+    def get(self, task: str, name: str) -> InferenceModel:
+        key = (task, name)
+        model = self._models.get(key)
+        if model is None:
+            model = self._create(task, name)
+            self._models[key] = model
+        return model
+
+    async def ensure_loaded(self, task: str, name: str) -> InferenceModel:
+        """Return the loaded model; concurrent first callers wait for one single load."""
+        key = (task, name)
+        model = self.get(task, name)
+        if not model.loaded:
+            lock = self._load_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                if not model.loaded:
+                    seconds = await asyncio.to_thread(model.load)
+                    self.metrics.model_load_seconds.labels(task, name).observe(seconds)
+                    self.metrics.models_loaded.set(len(self.loaded_models()))
+                    log.info(
+                        "model loaded", extra={"task": task, "model": name, "seconds": round(seconds, 3)}
+                    )
+        return model
+
+    @asynccontextmanager
+    async def use(self, task: str, name: str, kind: type[M]) -> AsyncIterator[M]:
+        """Load if needed and mark the model busy so the idle reaper leaves it alone."""
+        key = (task, name)
+        self._in_use[key] = self._in_use.get(key, 0) + 1
+        try:
+            model = await self.ensure_loaded(task, name)
+            if not isinstance(model, kind):
+                raise RuntimeError(
+                    f"registry holds {type(model).__name__} for {key}, expected {kind.__name__}"
+                )
+            yield model
+        finally:
+            self._in_use[key] -= 1
+            self._last_used[key] = time.monotonic()
+
+    def loaded_models(self) -> list[dict[str, str]]:
+        return [{"task": task, "model": name} for (task, name), m in self._models.items() if m.loaded]
+
+    async def preload(self, names: tuple[str, ...]) -> None:
+        """Load the models named in IMMICH_AIO_ML_PRELOAD ("ocr", or a CLIP name: both encoders)."""
+        for name in names:
+            if name == "ocr":
+                await self.ensure_loaded(OcrModel.task, OCR_MODEL_NAME)
+                continue
+            served = self.settings.resolve_clip_name(name)
+            if served is None:
+                raise ServiceError(
+                    422, f"cannot preload {name!r}: neither 'ocr' nor a Chinese-CLIP model name"
+                )
+            await self.ensure_loaded(ClipTextualModel.task, served)
+            await self.ensure_loaded(ClipVisualModel.task, served)
+            for task in (ClipTextualModel.task, ClipVisualModel.task):
+                self._last_used[(task, served)] = time.monotonic()
+
+    async def unload_idle(self, now: float | None = None) -> list[tuple[str, str]]:
+        """Unload every loaded model idle for longer than the TTL; returns what was unloaded."""
+        ttl = self.settings.model_ttl_s
+        if ttl <= 0:
+            return []
+        now = time.monotonic() if now is None else now
+        unloaded = []
+        for key, model in list(self._models.items()):
+            idle_since = self._last_used.get(key, now)
+            if model.loaded and self._in_use.get(key, 0) == 0 and now - idle_since >= ttl:
+                await asyncio.to_thread(model.unload)
+                unloaded.append(key)
+                log.info("model unloaded after idle TTL", extra={"task": key[0], "model": key[1]})
+        if unloaded:
+            self.metrics.models_loaded.set(len(self.loaded_models()))
+        return unloaded
+
+    async def reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.model_ttl_poll_s)
+            try:
+                await self.unload_idle()
+            except Exception:
+                log.exception("idle unload failed")
+
+    async def close(self) -> None:
+        for model in self._models.values():
+            await asyncio.to_thread(model.unload)
