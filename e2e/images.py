@@ -43,7 +43,7 @@ class Scene:
         return f"{self.name}.jpg"
 
 
-def _lines(*items: str | tuple[str, int] | tuple[str, int, bool]) -> tuple[Line, ...]:
+def lines_of(*items: str | tuple[str, int] | tuple[str, int, bool]) -> tuple[Line, ...]:
     result = []
     for item in items:
         if isinstance(item, str):
@@ -59,7 +59,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "receipt-invoice-title",
         "receipt",
-        _lines(
+        lines_of(
             ("增值税电子普通发票", 64, True),
             "发票代码 031002600111",
             "购买方 上海星光贸易有限公司",
@@ -71,7 +71,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "receipt-restaurant",
         "receipt",
-        _lines(
+        lines_of(
             ("老北京炸酱面馆", 60, True),
             "炸酱面 2份 ¥56.00",
             "凉拌黄瓜 1份 ¥12.00",
@@ -82,7 +82,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "receipt-supermarket",
         "receipt",
-        _lines(
+        lines_of(
             ("华联超市购物小票", 60, True),
             "苹果 2斤 ¥12.80",
             "牛奶 1箱 ¥59.90",
@@ -93,7 +93,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "sign-metro",
         "sign",
-        _lines(("地铁 人民广场站", 80, True), ("Metro People's Square", 56), ("出口 Exit B", 64)),
+        lines_of(("地铁 人民广场站", 80, True), ("Metro People's Square", 56), ("出口 Exit B", 64)),
         size=(1440, 960),
         paper=(16, 82, 160),
         ink=(255, 255, 255),
@@ -101,7 +101,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "sign-cafe",
         "sign",
-        _lines(
+        lines_of(
             ("星光咖啡 Star Coffee", 72, True), "拿铁 Latte ¥32", "美式 Americano ¥28", "WIFI5G密码 88886666"
         ),
         size=(1440, 1080),
@@ -111,7 +111,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "sign-parking",
         "sign",
-        _lines(("PARKING ONLY", 96, True), ("No Smoking", 64), ("Visitors 2 hours", 56)),
+        lines_of(("PARKING ONLY", 96, True), ("No Smoking", 64), ("Visitors 2 hours", 56)),
         size=(1440, 960),
         paper=(240, 240, 240),
         ink=(10, 60, 140),
@@ -119,7 +119,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "ticket-train",
         "ticket",
-        _lines(
+        lines_of(
             ("中国铁路 火车票", 60, True),
             "上海虹桥 站 → 北京南 站",
             "G102次 08:00开",
@@ -132,7 +132,7 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "ticket-museum",
         "ticket",
-        _lines(
+        lines_of(
             ("上海博物馆 参观券", 60, True), "Shanghai Museum Admission", "2026年05月01日 上午场", "成人票 ¥0"
         ),
         size=(1440, 900),
@@ -141,13 +141,13 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "receipt-invoice-locked",
         "receipt",
-        _lines(("医疗门诊收费发票", 64, True), "患者 张三", "挂号费 ¥25.00", "合计 ¥25.00"),
+        lines_of(("医疗门诊收费发票", 64, True), "患者 张三", "挂号费 ¥25.00", "合计 ¥25.00"),
         role="locked",
     ),
     Scene(
         "receipt-invoice-trashed",
         "receipt",
-        _lines(("出租车发票", 64, True), "车号 沪A12345", "里程 12.5公里", "金额 ¥48.00"),
+        lines_of(("出租车发票", 64, True), "车号 沪A12345", "里程 12.5公里", "金额 ¥48.00"),
         role="trash",
     ),
 )

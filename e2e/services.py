@@ -125,10 +125,10 @@ def immich_spec(tree: Path, node: Path, env: Mapping[str, str], ready_timeout: f
     )
 
 
-def start_postgres(supervisor: Supervisor, directory: Path, port: int) -> str:
+def start_postgres(supervisor: Supervisor, port: int) -> str:
     """A throwaway PostgreSQL 15 + pgvector cluster from db_extension.embedded; returns Immich's DSN.
 
-    The cluster is stopped and removed by the supervisor's cleanup.
+    The cluster (server and directory) is removed by the supervisor's cleanup, also on failure.
     """
     try:
         embedded: Any = importlib.import_module("db_extension.embedded")
@@ -137,10 +137,10 @@ def start_postgres(supervisor: Supervisor, directory: Path, port: int) -> str:
             "db_extension.embedded is not available; pass --database-url to use an existing PostgreSQL "
             "with pgvector and the contrib extensions"
         ) from error
-    cluster = embedded.EmbeddedPostgres(directory, port=port, host=LOOPBACK)
+    cluster = embedded.EmbeddedPostgres(database=IMMICH_DATABASE, port=port)
     supervisor.add_cleanup("postgres", cluster.stop)
     cluster.start()
-    return str(cluster.create_database(IMMICH_DATABASE))
+    return str(cluster.dsn)
 
 
 def ensure_database(database_url: str) -> None:
@@ -168,7 +168,7 @@ def start_stack(options: StackOptions, supervisor: Supervisor, ports: PortAlloca
             strict=True,
         )
     )
-    database_url = options.database_url or start_postgres(supervisor, run / "postgres", named["postgres"])
+    database_url = options.database_url or start_postgres(supervisor, named["postgres"])
     ensure_database(database_url)
     supervisor.start(redis_spec(named["redis"], run / "redis"))
     ml_url = f"http://{LOOPBACK}:{named['ml']}"

@@ -1,0 +1,78 @@
+"""The `immich-aio e2e` command: run the end-to-end proof and print its summary."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_SOURCE = "https://github.com/immich-app/immich.git"
+
+
+def default_cache() -> Path:
+    return Path.home() / ".cache" / "immich-aio" / "e2e"
+
+
+def e2e(
+    immich_version: Annotated[
+        str, typer.Option("--immich-version", help="Immich release, e.g. v3.1.0.")
+    ] = "v3.1.0",
+    source: Annotated[
+        str, typer.Option("--source", help="Upstream Immich git repository: a local path/mirror or a URL.")
+    ] = DEFAULT_SOURCE,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the stack running after the checks (Ctrl-C stops it).")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Report directory (default ./e2e-report-<version>).")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            envvar="IMMICH_AIO_E2E_CACHE",
+            help="Where checkouts, builds, pnpm store and model files are kept between runs.",
+        ),
+    ] = None,
+    unpatched: Annotated[
+        bool, typer.Option("--unpatched", help="Run against the plain upstream release (a baseline).")
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="Use this PostgreSQL (pgvector + contrib) instead of a throwaway one."
+        ),
+    ] = None,
+    skip_browser: Annotated[
+        bool, typer.Option("--skip-browser", help="Leave out the browser steps.")
+    ] = False,
+) -> None:
+    """Patch, build and start a real Immich with ml_service and PostgreSQL, then prove it works end to end."""
+    from rich.console import Console
+
+    from e2e.run import RunOptions, run
+
+    report_dir = (report or Path(f"e2e-report-{immich_version}")).resolve()
+    options = RunOptions(
+        version=immich_version,
+        source=source,
+        report_dir=report_dir,
+        cache=(cache or default_cache()).resolve(),
+        unpatched=unpatched,
+        keep=keep,
+        database_url=database_url,
+        skip_browser=skip_browser,
+    )
+    result = run(options)
+    console = Console()
+    console.print(result.to_markdown(), markup=False, highlight=False)
+    console.print(f"report: {report_dir / 'summary.md'}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+def main() -> None:
+    """Run `e2e` as a stand-alone command (python -m e2e.cli)."""
+    typer.run(e2e)
+
+
+if __name__ == "__main__":
+    main()

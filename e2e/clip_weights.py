@@ -1,0 +1,37 @@
+"""Random-weight Chinese-CLIP checkpoints in cn_clip's own file format (real weights cannot be fetched here).
+
+The model has the real architecture, tokenizer and preprocessing, so ml_service runs its real loading,
+ONNX export and inference path; only the numbers are meaningless, which the checks account for (semantic
+CLIP ranking is never asserted, only OCR and hybrid ranking that OCR drives).
+"""
+
+from pathlib import Path
+from typing import Any
+
+ARCHITECTURE = "ViT-B-16"
+
+
+def checkpoint_file(weights_dir: Path, architecture: str = ARCHITECTURE) -> Path:
+    """Where cn_clip's load_from_name(architecture, download_root=weights_dir) looks for the checkpoint."""
+    from cn_clip.clip.utils import _MODELS
+
+    return weights_dir / str(_MODELS[architecture][1])
+
+
+def ensure_random_checkpoint(weights_dir: Path, architecture: str = ARCHITECTURE, seed: int = 1234) -> Path:
+    """Write a seeded random checkpoint ({"state_dict": ...}, fp16 like the released ones) unless present."""
+    path = checkpoint_file(weights_dir, architecture)
+    if path.is_file():
+        return path
+    import torch
+    from cn_clip.clip.utils import _MODEL_INFO, create_model
+
+    torch.manual_seed(seed)
+    model: Any = create_model(_MODEL_INFO[architecture]["struct"])
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(
+        {"state_dict": model.state_dict(), "epoch": 0, "note": "immich-aio e2e random weights"}, partial
+    )
+    partial.replace(path)
+    return path

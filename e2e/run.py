@@ -1,0 +1,230 @@
+"""One end-to-end run: prepare and build the tree, start the stack, run the checks, stop it all, report."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from e2e import browser, build, checks, clip_weights, services
+from e2e.immich_api import ImmichClient
+from e2e.ports import PortAllocator, is_port_free
+from e2e.report import Outcome, Report
+from e2e.supervisor import Supervisor, signals_raise_interrupted
+
+CN_CLIP_MODEL = "ViT-B-16__cn-clip"
+# An upstream model of the same dimension (512) that an unpatched Immich accepts; ml_service serves
+# Chinese-CLIP under this name through its alias setting.
+UPSTREAM_ALIAS_MODEL = "ViT-B-16__openai"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    version: str
+    source: str
+    report_dir: Path
+    cache: Path
+    unpatched: bool = False
+    keep: bool = False
+    database_url: str | None = None
+    skip_browser: bool = False
+
+
+def clip_model_for(tree: Path) -> tuple[str, dict[str, str]]:
+    """The CLIP model name to select in Immich, and the ml_service env that serves it as Chinese-CLIP."""
+    constants = (tree / "server" / "src" / "constants.ts").read_text(encoding="utf-8")
+    if f"'{CN_CLIP_MODEL}'" in constants or f'"{CN_CLIP_MODEL}"' in constants:
+        return CN_CLIP_MODEL, {}
+    return UPSTREAM_ALIAS_MODEL, {"IMMICH_AIO_ML_CLIP_ALIASES": f"{UPSTREAM_ALIAS_MODEL}={CN_CLIP_MODEL}"}
+
+
+def prepare_tree(options: RunOptions, report: Report) -> Path:
+    kind = "unpatched" if options.unpatched else "patched"
+    dest = options.cache / "trees" / f"{options.version}-{kind}"
+    with report.check(f"prepare {kind} {options.version} tree") as result:
+        if options.unpatched:
+            tree = build.upstream_checkout(options.version, options.source, dest)
+        else:
+            tree = build.patched_checkout(options.version, options.source, dest, options.report_dir / "logs")
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True
+        )
+        result.detail = f"{tree} at {head.stdout.strip()}"
+    report.meta.update({"tree": str(tree), "tree_kind": kind})
+    return tree
+
+
+def run(options: RunOptions) -> Report:
+    """Do the whole run; the returned report says what passed. Never leaves a process behind."""
+    report = Report(options.report_dir)
+    report.meta.update({"immich_version": options.version, "source": options.source})
+    run_dir = options.cache / "runs" / time.strftime("%Y%m%dT%H%M%S")
+    supervisor = Supervisor(options.report_dir / "logs")
+    ports = PortAllocator()
+    try:
+        with signals_raise_interrupted():
+            tree = prepare_tree(options, report)
+            with report.check("install dependencies and build server + web") as result:
+                built = build.build_tree(tree, options.cache, options.report_dir / "logs")
+                for step, seconds in built.steps.items():
+                    report.timing(f"build_{step}", seconds)
+                result.detail = "reused the cached build" if built.reused else f"built: {built.steps}"
+            toolchain = build.find_toolchain(tree, options.cache)
+            build_data = build.build_data_dir(tree, run_dir / "build-data")
+            clip_model, ml_alias_env = clip_model_for(tree)
+            weights = options.cache / "cn-clip"
+            with report.check("Chinese-CLIP checkpoint (random weights, cn_clip format)"):
+                clip_weights.ensure_random_checkpoint(weights)
+            ml_env = {
+                "IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": str(weights),
+                "IMMICH_AIO_ML_LOG_FORMAT": "text",
+                **ml_alias_env,
+            }
+            stack_options = services.StackOptions(
+                tree=tree,
+                node=toolchain.node,
+                run_dir=run_dir,
+                build_data=build_data,
+                database_url=options.database_url,
+                ml_env=ml_env,
+            )
+            with report.check("start PostgreSQL, Redis, ml_service and Immich") as result:
+                stack = services.start_stack(stack_options, supervisor, ports, build.immich_aio_command())
+                for name, process in supervisor.processes.items():
+                    if process.ready_seconds is not None:
+                        report.timing(f"ready_{name}", process.ready_seconds)
+                result.detail = f"Immich at {stack.immich_url}, ml_service at {stack.ml_url}"
+            report.meta["clip_model"] = clip_model
+            drive(stack, options, report, tree, toolchain.node, clip_model, run_dir)
+            if options.keep:
+                print(f"--keep: the stack stays up at {stack.immich_url} (admin {checks.ADMIN_EMAIL} / "
+                      f"{checks.ADMIN_PASSWORD}); press Ctrl-C to stop it.")  # fmt: skip
+                signal.pause()
+    except KeyboardInterrupt as interrupt:
+        report.not_run("run interrupted", str(interrupt) or "Ctrl-C")
+    except Exception as error:
+        # The failing step is already in the report when it ran inside report.check; either way, say
+        # that what follows it did not run.
+        report.not_run("remaining steps", f"stopped by {type(error).__name__}: {error}")
+    finally:
+        tear_down(supervisor, ports, report)
+        if not options.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        report.write()
+    return report
+
+
+def drive(
+    stack: services.Stack,
+    options: RunOptions,
+    report: Report,
+    tree: Path,
+    node: Path,
+    clip_model: str,
+    run_dir: Path,
+) -> None:
+    """The API and browser part: the checks in the order a self-hoster would meet them."""
+    client = ImmichClient(stack.immich_url)
+    scenario = checks.Scenario(
+        client, stack.database_url, report, stack.supervisor, run_dir / "images", stack.ml_url
+    )
+    try:
+        with report.check("admin sign-up, login, Chinese-CLIP + OCR settings") as result:
+            scenario.set_up_admin(stack.ml_url, clip_model)
+            result.detail = f"CLIP model {clip_model}"
+        with report.check("upload test images") as result:
+            scenario.upload_all()
+            result.detail = f"{len(scenario.assets)} images"
+        with report.check("Immich's OCR + smart-search jobs finish through ml_service") as result:
+            seconds = scenario.wait_processed(list(scenario.assets.values()))
+            report.timing("processing_total", seconds)
+            report.timing("processing_per_image", seconds / len(scenario.assets))
+            result.detail = f"{len(scenario.assets)} assets in {seconds:.1f}s"
+        with report.check("OCR text recovered", fatal=False) as result:
+            result.detail = scenario.check_ocr_text()
+        with report.check("locked folder + trash set up"):
+            scenario.hide_assets()
+        with report.check("ocr: search ranks text matches first", fatal=False) as result:
+            result.detail = scenario.check_ocr_search()
+        with report.check("plain query is hybrid-ranked (CLIP + OCR)", fatal=False) as result:
+            result.detail = scenario.check_hybrid_search()
+        with report.check("locked and trashed assets never appear", fatal=False) as result:
+            result.detail = scenario.check_hidden_assets()
+        with report.check("refresh-ocr re-runs OCR for that asset alone", fatal=False) as result:
+            result.detail = scenario.check_refresh("refresh-ocr")
+        with report.check("refresh-smart-search re-runs CLIP for that asset alone", fatal=False) as result:
+            result.detail = scenario.check_refresh("refresh-smart-search")
+        report.figures["search_latency"] = scenario.search_latency_figures()
+        if options.skip_browser:
+            report.not_run("browser steps", "--skip-browser given")
+        else:
+            run_browser(scenario, stack, options, report, tree, node)
+        with report.check("ml_service outage: Immich reports it and recovers", fatal=False) as result:
+
+            def stop_ml() -> None:
+                stack.supervisor.stop("ml")
+
+            def start_ml() -> None:
+                stack.supervisor.restart("ml")
+
+            result.detail = scenario.check_ml_outage(stop_ml, start_ml)
+    finally:
+        client.close()
+
+
+def run_browser(
+    scenario: checks.Scenario,
+    stack: services.Stack,
+    options: RunOptions,
+    report: Report,
+    tree: Path,
+    node: Path,
+) -> None:
+    labels = browser.menu_labels(tree)
+    if labels is None:
+        report.not_run(
+            "browser steps", "the tree's web app has no 'Refresh OCR' menu item (refresh_ocr i18n key)"
+        )
+        return
+    plan = browser.BrowserPlan(
+        base_url=stack.immich_url,
+        email=checks.ADMIN_EMAIL,
+        password=checks.ADMIN_PASSWORD,
+        asset_id=scenario.assets["receipt-invoice-title"],
+        search_query="ocr:发票",
+        menu_item=labels[0],
+        toast_text=labels[1],
+    )
+    with report.check("browser driver runs"):
+        result = browser.run_steps(plan, node, options.cache, options.report_dir)
+    for step in result.steps:
+        report.record(step.name, Outcome.PASSED if step.ok else Outcome.FAILED, step.seconds, step.detail)
+        if step.screenshot:
+            report.add_screenshot(step.screenshot)
+    with report.check("browser: ocr:发票 shows the expected assets, best first", fatal=False) as check:
+        names = scenario.names(result.search_result_ids)
+        checks.expect(bool(names) and names[0] == "receipt-invoice-title", f"browser results: {names}")
+        checks.expect(
+            set(names) == {"receipt-invoice-title", "receipt-restaurant"}, f"browser results: {names}"
+        )
+        check.detail = f"{names}"
+
+
+def tear_down(supervisor: Supervisor, ports: PortAllocator, report: Report) -> None:
+    """Stop everything and prove it: no started process alive, no port of the run still bound."""
+    processes = list(supervisor.processes.values())
+    with report.check("teardown: every process stopped, every port released", fatal=False) as result:
+        supervisor.close()
+        alive = [p.spec.name for p in processes if p.is_running()]
+        checks.expect(not alive, f"still running: {alive}")
+        deadline = time.monotonic() + 30
+        bound = sorted(p for p in ports.given if not is_port_free(p))
+        while bound and time.monotonic() < deadline:
+            time.sleep(0.5)
+            bound = sorted(p for p in ports.given if not is_port_free(p))
+        checks.expect(not bound, f"ports still bound: {bound}")
+        checks.expect(not supervisor.cleanup_errors, f"cleanup errors: {supervisor.cleanup_errors}")
+        result.detail = f"{len(processes)} processes stopped, {len(ports.given)} ports free"
