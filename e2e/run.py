@@ -81,6 +81,7 @@ def run(options: RunOptions) -> Report:
             ml_env = {
                 "IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": str(weights),
                 "IMMICH_AIO_ML_LOG_FORMAT": "text",
+                "IMMICH_AIO_ML_PRELOAD": f"ocr,{CN_CLIP_MODEL}",
                 **ml_alias_env,
             }
             stack_options = services.StackOptions(

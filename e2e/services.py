@@ -72,7 +72,7 @@ def ml_spec(port: int, env: Mapping[str, str], cli: list[str]) -> ProcessSpec:
         argv=[*cli, "serve", "--host", LOOPBACK, "--port", str(port)],
         env=dict(env),
         ready=http_probe(f"http://{LOOPBACK}:{port}/ping", contains="pong"),
-        ready_timeout=180,
+        ready_timeout=900,  # the first start exports Chinese-CLIP to ONNX (cached afterwards)
         stop_timeout=15,
     )
 

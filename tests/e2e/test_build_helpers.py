@@ -1,0 +1,104 @@
+"""Build helpers on small real git trees: fingerprints, asset stand-ins, version pins, status parsing."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from e2e import build, geodata
+from e2e.run import CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL, clip_model_for
+
+
+def git(tree: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=tree, check=True, capture_output=True)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "immich"
+    (root / "server" / "src").mkdir(parents=True)
+    (root / "package.json").write_text(json.dumps({"packageManager": "pnpm@11.13.1+sha512.abc"}))
+    (root / ".nvmrc").write_text("24.15.0\n")
+    (root / ".gitignore").write_text("node_modules/\n")
+    (root / "server" / "src" / "constants.ts").write_text(
+        "export const CLIP_MODEL_INFO = { 'ViT-B-16__openai': 512 };\n"
+    )
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "-c", "user.email=e2e@test", "-c", "user.name=e2e", "commit", "-qm", "release")
+    return root
+
+
+def test_fingerprint_follows_source_changes_but_not_ignored_files(tree: Path) -> None:
+    first = build.tree_fingerprint(tree)
+    (tree / "node_modules").mkdir()
+    (tree / "node_modules" / "big.js").write_text("ignored")
+    assert build.tree_fingerprint(tree) == first
+    (tree / "server" / "src" / "constants.ts").write_text("changed")
+    second = build.tree_fingerprint(tree)
+    assert second != first
+    (tree / "server" / "src" / "new.ts").write_text("untracked file")
+    third = build.tree_fingerprint(tree)
+    assert third != second
+    (tree / "server" / "src" / "new.ts").write_text("untracked file, edited")
+    assert build.tree_fingerprint(tree) != third
+
+
+def test_pnpm_and_node_pins_are_read_from_the_tree(tree: Path) -> None:
+    assert build.wanted_pnpm(tree) == "11.13.1"
+    assert build.wanted_node_major(tree) == 24
+    (tree / "package.json").write_text(json.dumps({"packageManager": "npm@10.0.0"}))
+    with pytest.raises(build.BuildError, match="pnpm"):
+        build.wanted_pnpm(tree)
+
+
+def test_absent_font_gets_a_stand_in_only_when_missing(tree: Path) -> None:
+    fonts = tree / "web" / "src" / "lib" / "assets" / "fonts"
+    (fonts / "GoogleSansCode").mkdir(parents=True)
+    (fonts / "GoogleSansCode" / "GoogleSansCode.ttf").write_bytes(b"font bytes")
+    assert build.fill_absent_assets(tree) == ["web/src/lib/assets/fonts/GoogleSans/GoogleSans.ttf"]
+    assert (fonts / "GoogleSans" / "GoogleSans.ttf").read_bytes() == b"font bytes"
+    assert build.fill_absent_assets(tree) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"patched": True, "patches": [{"name": "a", "state": "applied"}]}, True),
+        (
+            {
+                "patched": True,
+                "patches": [{"name": "a", "state": "applied"}, {"name": "b", "state": "conflicts"}],
+            },
+            False,
+        ),
+        ({"patched": False, "patches": [{"name": "a", "state": "applied"}]}, False),
+        ([], False),
+    ],
+)
+def test_patch_status_parsing(status: object, expected: bool) -> None:
+    assert build._fully_applied(json.dumps(status)) is expected
+    assert build._fully_applied("not json") is False
+
+
+def test_build_data_layout(tree: Path, tmp_path: Path) -> None:
+    (tree / "web" / "build").mkdir(parents=True)
+    (tree / "web" / "build" / "index.html").write_text("<html>")
+    data = build.build_data_dir(tree, tmp_path / "build-data")
+    assert (data / "www" / "index.html").read_text() == "<html>"
+    build.build_data_dir(tree, tmp_path / "build-data")  # idempotent
+    cities = (data / "geodata" / "cities500.txt").read_text(encoding="utf-8").splitlines()
+    assert len(cities) == len(geodata.CITIES)
+    assert all(len(line.split("\t")) == 19 for line in cities)
+    countries = json.loads((data / "geodata" / "ne_10m_admin_0_countries.geojson").read_text())
+    assert countries["features"][0]["properties"]["ADM0_A3"] == "CHN"
+
+
+def test_clip_model_choice_follows_the_tree(tree: Path) -> None:
+    model, env = clip_model_for(tree)
+    assert model == UPSTREAM_ALIAS_MODEL
+    assert env == {"IMMICH_AIO_ML_CLIP_ALIASES": f"{UPSTREAM_ALIAS_MODEL}={CN_CLIP_MODEL}"}
+    constants = tree / "server" / "src" / "constants.ts"
+    constants.write_text(constants.read_text() + f"export const X = {{ '{CN_CLIP_MODEL}': 512 }};\n")
+    assert clip_model_for(tree) == (CN_CLIP_MODEL, {})
