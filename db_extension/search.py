@@ -58,7 +58,9 @@ def embed_text(
     entries = {"clip": {"textual": {"modelName": model, "options": {"language": language}}}}
     url = ml_url.rstrip("/") + "/predict"
     try:
-        response = httpx.post(url, data={"entries": json.dumps(entries), "text": text}, timeout=60.0)
+        # multipart/form-data like Immich's FormData: file-less parts carry the two fields
+        form = {"entries": (None, json.dumps(entries)), "text": (None, text)}
+        response = httpx.post(url, files=form, timeout=60.0)
     except httpx.HTTPError as error:
         raise DbExtensionError(f"cannot reach the ML service at {ml_url}: {error}") from error
     if response.status_code != 200:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,23 +37,35 @@ def _dsn_for(cluster: EmbeddedPostgres, database: str) -> str:
     return f"postgresql://{cluster.user}@127.0.0.1:{cluster.port}/{database}"
 
 
+@contextmanager
+def new_database(cluster: EmbeddedPostgres, *, installed: bool) -> Iterator[str]:
+    """A new database holding Immich's tables, optionally with immich-aio installed; dropped afterwards."""
+    name = f"immich_test_{next(_counter)}"
+    admin_dsn = _dsn_for(cluster, "postgres")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    dsn = _dsn_for(cluster, name)
+    if installed:
+        install(dsn)
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def immich_dsn(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
     """A new database holding Immich's tables (nothing of ours installed)."""
-    name = f"immich_test_{next(_counter)}"
-    admin_dsn = _dsn_for(pg_cluster, "postgres")
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    yield _dsn_for(pg_cluster, name)
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with new_database(pg_cluster, installed=False) as dsn:
+        yield dsn
 
 
 @pytest.fixture
-def dsn(immich_dsn: str) -> str:
+def dsn(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
     """A new Immich database with immich-aio installed."""
-    install(immich_dsn)
-    return immich_dsn
+    with new_database(pg_cluster, installed=True) as dsn:
+        yield dsn
 
 
 @dataclass
@@ -63,7 +76,9 @@ class Library:
 
     def user(self) -> str:
         user_id = str(uuid.uuid4())
-        self.conn.execute('INSERT INTO "user" (id, email) VALUES (%s, %s)', (user_id, f"{user_id}@example.com"))
+        self.conn.execute(
+            'INSERT INTO "user" (id, email) VALUES (%s, %s)', (user_id, f"{user_id}@example.com")
+        )
         return user_id
 
     def asset(
@@ -97,7 +112,7 @@ class Library:
             top += height + 0.01
         if rows:
             self.conn.execute(
-                "WITH deleted AS (DELETE FROM asset_ocr WHERE \"assetId\" = %s::uuid), "
+                'WITH deleted AS (DELETE FROM asset_ocr WHERE "assetId" = %s::uuid), '
                 'inserted AS (INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", '
                 '"textScore", text) VALUES ' + ", ".join(rows) + ") SELECT 1",
                 [asset_id, *values],
