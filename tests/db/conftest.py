@@ -1,4 +1,4 @@
-"""Fixtures: one throwaway PostgreSQL 15 + pgvector cluster per session, a fresh Immich-like database per test."""
+"""Fixtures: a throwaway PostgreSQL 15 + pgvector cluster per session, a fresh Immich database per test."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def test_missing_immich_tables_are_reported(pg_cluster: object) -> None:
     dsn = pg_cluster.dsn.rsplit("/", 1)[0] + "/postgres"  # type: ignore[attr-defined]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    with pytest.raises(DbExtensionError, match="Immich v2.2"):
+    with pytest.raises(DbExtensionError, match=r"Immich v2\.2"):
         install(dsn)
 
 

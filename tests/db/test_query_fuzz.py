@@ -53,7 +53,8 @@ def test_thousands_of_random_queries_never_raise(library: Library) -> None:
         "SELECT count(*), count(*) FILTER (WHERE numnode(q.tsq) = 0), sum(hits) FROM ("
         "  SELECT immich_aio.ocr_query(t) AS tsq, ("
         "    SELECT count(*) FROM immich_aio.asset_ocr_document d"
-        "    WHERE d.document @@ immich_aio.ocr_query(t) AND immich_aio.ocr_rank(d.document, immich_aio.ocr_query(t)) >= 0"
+        "    WHERE d.document @@ immich_aio.ocr_query(t)"
+        "      AND immich_aio.ocr_rank(d.document, immich_aio.ocr_query(t)) >= 0"
         "  ) AS hits FROM unnest(%s::text[]) AS t) AS q",
         (queries,),
     ).fetchone()

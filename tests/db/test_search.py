@@ -134,7 +134,7 @@ def test_hybrid_pagination_is_stable(mixed_library: tuple[Library, str, list[flo
 def test_candidate_sets_use_the_indexes(
     mixed_library: tuple[Library, str, list[float], dict[str, str]],
 ) -> None:
-    library, owner, query_vector, _ids = mixed_library
+    library, _owner, query_vector, _ids = mixed_library
     conn = library.conn
     conn.execute("SET enable_seqscan = off")  # a tiny table would otherwise be scanned; is an index *usable*?
     ocr_plan = "\n".join(
