@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import threading
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,9 @@ _MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 _STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 CONTEXT_LENGTH = 52
 _ONNX_OPSET = 17
-_export_locks: dict[Path, threading.Lock] = {}
-_export_locks_guard = threading.Lock()
+_locks: dict[tuple[str, Path] | Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+_shared_models: "weakref.WeakValueDictionary[Path, Any]" = weakref.WeakValueDictionary()
 
 
 def checkpoint_path(weights_dir: Path, architecture: str) -> Path:
@@ -67,7 +70,10 @@ def normalise(vector: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 def load_torch_model(weights_dir: Path, architecture: str, threads: int) -> Any:
-    """Load a cn_clip checkpoint through cn_clip's own loader (CPU, fp32, eval mode)."""
+    """Load a cn_clip checkpoint through cn_clip's own loader (CPU, fp32, eval mode).
+
+    Encoders of the same checkpoint share one torch model while any of them holds it.
+    """
     import torch
     from cn_clip.clip import load_from_name
 
@@ -76,12 +82,23 @@ def load_torch_model(weights_dir: Path, architecture: str, threads: int) -> Any:
         raise ServiceError(
             503, f"Chinese-CLIP weights for {architecture} not found: expected {path.name} in {weights_dir}"
         )
-    if threads > 0:
-        torch.set_num_threads(threads)
-    # cn_clip prints its model config on stdout; keep the service's output to structured logs.
-    with contextlib.redirect_stdout(io.StringIO()):
-        model, _ = load_from_name(architecture, device="cpu", download_root=str(weights_dir))
-    return model.eval()
+    with _shared_lock(path):
+        model = _shared_models.get(path)
+        if model is not None:
+            return model
+        if threads > 0:
+            torch.set_num_threads(threads)
+        # cn_clip prints its model config on stdout; keep the service's output to structured logs.
+        with contextlib.redirect_stdout(io.StringIO()):
+            model, _ = load_from_name(architecture, device="cpu", download_root=str(weights_dir))
+        model = model.eval()
+        _shared_models[path] = model
+        return model
+
+
+def _shared_lock(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
 
 
 def onnx_paths(weights_dir: Path, architecture: str) -> tuple[Path, Path, Path]:
@@ -89,6 +106,11 @@ def onnx_paths(weights_dir: Path, architecture: str) -> tuple[Path, Path, Path]:
     stem = checkpoint_path(weights_dir, architecture).stem
     cache = weights_dir / "onnx"
     return cache / f"{stem}.visual.onnx", cache / f"{stem}.textual.onnx", cache / f"{stem}.stamp.json"
+
+
+def _export_lock(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(("export", path), threading.Lock())
 
 
 def _checkpoint_stamp(path: Path) -> dict[str, Any]:
@@ -105,9 +127,7 @@ def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> tu
             503,
             f"Chinese-CLIP weights for {architecture} not found: expected {checkpoint.name} in {weights_dir}",
         )
-    with _export_locks_guard:
-        lock = _export_locks.setdefault(checkpoint, threading.Lock())
-    with lock:
+    with _export_lock(checkpoint):
         stamp = _checkpoint_stamp(checkpoint)
         if visual.is_file() and textual.is_file() and stamp_file.is_file():
             with contextlib.suppress(ValueError, OSError):
@@ -152,7 +172,9 @@ def export_onnx(model: Any, architecture: str, visual_path: Path, textual_path: 
         # which would otherwise switch the shared model's dropout on.
         wrapper.eval()
         partial = path.with_suffix(".partial")
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter is deprecated upstream but is the one that needs no onnxscript.
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
                 (sample,),
