@@ -7,8 +7,12 @@ LOOPBACK = "127.0.0.1"
 
 
 def is_port_free(port: int, host: str = LOOPBACK) -> bool:
-    """True when nothing listens on host:port and we may bind it."""
+    """True when nothing listens on host:port, i.e. a server could bind it now.
+
+    SO_REUSEADDR, as servers set it, so that closed connections lingering in TIME_WAIT do not count.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
