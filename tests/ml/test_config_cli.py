@@ -1,0 +1,107 @@
+"""Settings from environment variables, alias validation, and `serve` started as a real process."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ml_service.config import Settings, SettingsError, parse_aliases
+from tests.ml.conftest import free_port
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IMMICH_AIO_ML_UPSTREAM_URL", "http://immich-machine-learning:3003/")
+    monkeypatch.setenv("IMMICH_AIO_ML_CLIP_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv(
+        "IMMICH_AIO_ML_CLIP_ALIASES", "ViT-B-16__openai=ViT-B-16__cn-clip, ViT-L-14__openai=ViT-L-14__cn-clip"
+    )
+    monkeypatch.setenv("MACHINE_LEARNING_MODEL_TTL", "0")
+    monkeypatch.setenv("IMMICH_AIO_ML_PRELOAD", "ocr, ViT-B-16__cn-clip")
+    monkeypatch.setenv("IMMICH_AIO_ML_MAX_CONCURRENT", "3")
+    settings = Settings.from_env()
+    assert settings.upstream_url == "http://immich-machine-learning:3003"
+    assert settings.clip_weights_dir == tmp_path
+    assert settings.model_ttl_s == 0 and settings.max_concurrent == 3
+    assert settings.preload == ("ocr", "ViT-B-16__cn-clip")
+    assert settings.resolve_clip_name("ViT-L-14__openai") == "ViT-L-14__cn-clip"
+    assert settings.resolve_clip_name("ViT-B-16__cn-clip") == "ViT-B-16__cn-clip"
+    assert settings.resolve_clip_name("ViT-B-32__openai") is None
+    assert Settings.from_env(max_concurrent=5).max_concurrent == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "word"),
+    [
+        ("IMMICH_AIO_ML_MAX_UPLOAD_BYTES", "lots", "integer"),
+        ("IMMICH_AIO_ML_MAX_CONCURRENT", "0", ">= 1"),
+        ("IMMICH_AIO_ML_CLIP_BACKEND", "tensorrt", "onnx"),
+        ("IMMICH_AIO_ML_UPSTREAM_TIMEOUT", "soon", "number"),
+        ("IMMICH_AIO_ML_CLIP_ALIASES", "ViT-B-16__openai", "name=target"),
+        ("IMMICH_AIO_ML_CLIP_DEFAULT_MODEL", "ViT-B-32__openai", "Chinese-CLIP"),
+    ],
+)
+def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, word: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=word):
+        Settings.from_env()
+
+
+def test_alias_target_must_be_chinese_clip() -> None:
+    with pytest.raises(SettingsError, match="not a Chinese-CLIP model"):
+        parse_aliases("ViT-B-16__openai=ViT-B-32__openai")
+    assert parse_aliases("") == {}
+
+
+def test_serve_command_runs_a_real_server(tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ, IMMICH_AIO_ML_LOG_FORMAT="json", IMMICH_AIO_ML_CLIP_WEIGHTS_DIR=str(tmp_path))
+    code = "import typer; from ml_service.cli import serve; typer.run(serve)"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--upstream",
+            "http://127.0.0.1:9",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).text == "pong":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        info = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).json()
+        assert info["message"] == "Immich ML" and info["upstream"] == "http://127.0.0.1:9"
+        assert info["clip_models"]["ViT-B-16__cn-clip"] == 512
+        bad = httpx.post(f"http://127.0.0.1:{port}/predict", data={"entries": "{"}, timeout=5)
+        assert bad.status_code == 400
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    # structured logs: one JSON object per request line
+    assert '"message": "request"' in stderr and '"status": 400' in stderr
+
+
+def test_bad_environment_exits_with_message(tmp_path: Path) -> None:
+    env = dict(os.environ, IMMICH_AIO_ML_MAX_PIXELS="many")
+    code = "import typer; from ml_service.cli import serve; typer.run(serve)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "IMMICH_AIO_ML_MAX_PIXELS" in result.stderr
