@@ -112,6 +112,7 @@ class Settings:
     inter_op_threads: int = 1
     log_level: str = "info"
     log_format: str = "json"
+    onnx_providers: tuple[str, ...] = ("CPUExecutionProvider",)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -149,8 +150,16 @@ class Settings:
             inter_op_threads=_int(("MACHINE_LEARNING_MODEL_INTER_OP_THREADS",), 1, 1),
             log_level=_choice(("IMMICH_AIO_ML_LOG_LEVEL", "IMMICH_LOG_LEVEL"), "info", _LOG_LEVELS),
             log_format=_choice(("IMMICH_AIO_ML_LOG_FORMAT",), "json", ("json", "text")),
+            onnx_providers=tuple(
+                p.strip()
+                for p in (_env(("IMMICH_AIO_ML_ONNX_PROVIDERS",)) or "CPUExecutionProvider").split(",")
+            ),
         )
         return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def use_cuda(self) -> bool:
+        return "CUDAExecutionProvider" in self.onnx_providers
 
     @property
     def threads(self) -> int:

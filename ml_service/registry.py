@@ -38,6 +38,7 @@ class ModelRegistry:
             return OcrModel(
                 name,
                 threads=settings.intra_op_threads,
+                use_cuda=settings.use_cuda,
                 det_model=settings.ocr_det_model,
                 rec_model=settings.ocr_rec_model,
                 rec_keys=settings.ocr_rec_keys,
@@ -49,7 +50,14 @@ class ModelRegistry:
                 422, f"{name!r} is not a Chinese-CLIP model; served: {', '.join(CN_CLIP_MODELS)}"
             )
         encoder = ClipVisualModel if task == ClipVisualModel.task else ClipTextualModel
-        return encoder(name, architecture, settings.clip_weights_dir, settings.clip_backend, settings.threads)
+        return encoder(
+            name,
+            architecture,
+            settings.clip_weights_dir,
+            settings.clip_backend,
+            settings.threads,
+            settings.onnx_providers,
+        )
 
     def get(self, task: str, name: str) -> InferenceModel:
         key = (task, name)

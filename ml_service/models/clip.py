@@ -188,7 +188,7 @@ def export_onnx(model: Any, architecture: str, visual_path: Path, textual_path: 
         os.replace(partial, path)
 
 
-def onnx_session(path: Path, threads: int) -> Any:
+def onnx_session(path: Path, threads: int, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -197,7 +197,9 @@ def onnx_session(path: Path, threads: int) -> Any:
     options.intra_op_num_threads = threads if threads > 0 else 0
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    available = set(ort.get_available_providers())
+    chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), options, providers=chosen)
 
 
 class _ClipEncoder(InferenceModel):
@@ -206,9 +208,16 @@ class _ClipEncoder(InferenceModel):
     part = "visual"
 
     def __init__(
-        self, model_name: str, architecture: str, weights_dir: Path, backend: str, threads: int
+        self,
+        model_name: str,
+        architecture: str,
+        weights_dir: Path,
+        backend: str,
+        threads: int,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
     ) -> None:
         super().__init__(model_name)
+        self.providers = providers
         self.architecture = architecture
         self.weights_dir = weights_dir
         self.backend = backend
@@ -226,7 +235,9 @@ class _ClipEncoder(InferenceModel):
             except Exception as error:  # e.g. read-only weights dir: keep serving through torch
                 log.warning("ONNX export failed, serving with torch", extra={"error": str(error)})
             else:
-                self._session = onnx_session(visual if self.part == "visual" else textual, self.threads)
+                self._session = onnx_session(
+                    visual if self.part == "visual" else textual, self.threads, self.providers
+                )
                 return
         self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
 

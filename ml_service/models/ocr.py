@@ -78,6 +78,7 @@ class OcrModel(InferenceModel):
         model_name: str = "rapidocr",
         *,
         threads: int = 0,
+        use_cuda: bool = False,
         det_model: Path | None = None,
         rec_model: Path | None = None,
         rec_keys: Path | None = None,
@@ -85,6 +86,7 @@ class OcrModel(InferenceModel):
     ) -> None:
         super().__init__(model_name)
         self._threads = threads
+        self._use_cuda = use_cuda
         self._paths = {
             "det_model_path": det_model,
             "rec_model_path": rec_model,
@@ -100,6 +102,8 @@ class OcrModel(InferenceModel):
         if self._threads > 0:
             kwargs["intra_op_num_threads"] = self._threads
             kwargs["inter_op_num_threads"] = 1
+        if self._use_cuda:
+            kwargs.update(det_use_cuda=True, cls_use_cuda=True, rec_use_cuda=True)
         self._engine = RapidOCR(**kwargs)
 
     def _unload(self) -> None:
