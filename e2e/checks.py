@@ -6,12 +6,15 @@ owns, to see per-asset job effects the API does not expose) and its log.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from e2e import images
 from e2e.images import Scene
@@ -154,7 +157,11 @@ class Scenario:
         return f"{len(images.SCENES)} assets: title line recovered exactly"
 
     def hide_assets(self) -> None:
-        """Move the 'locked' scene to the locked folder and the 'trash' scene to the trash."""
+        """Move the 'locked' scene to the locked folder and the 'trash' scene to the trash.
+
+        The session is locked again afterwards: an unlocked (PIN-elevated) session may see locked assets
+        by Immich's design, a normal one never.
+        """
         self.client.setup_pin_code(PIN_CODE)
         self.client.unlock_session(PIN_CODE)
         locked = [self.assets[s.name] for s in images.SCENES if s.role == "locked"]
@@ -165,6 +172,7 @@ class Scenario:
             expect(self.client.asset(asset_id)["visibility"] == "locked", f"{asset_id} is not locked")
         for asset_id in trashed:
             expect(self.client.asset(asset_id)["isTrashed"] is True, f"{asset_id} is not in the trash")
+        self.client.lock_session()
 
     def check_ocr_search(self) -> str:
         seen = []
@@ -199,10 +207,14 @@ class Scenario:
 
     def check_hidden_assets(self) -> str:
         hidden = {self.assets[s.name] for s in images.SCENES if s.role in ("locked", "trash")}
+        probes = 0
         for query in HIDDEN_PROBES:
-            leaked = hidden & set(self.search(query))
-            expect(not leaked, f"{query!r} returned hidden assets {self.names(sorted(leaked))}")
-        return f"{len(HIDDEN_PROBES)} probes, no locked/trashed asset returned"
+            # As the API is called bare and as the web app calls it (visibility: timeline).
+            for filters in ({}, {"visibility": "timeline"}):
+                leaked = hidden & set(self.search(query, **filters))
+                expect(not leaked, f"{query!r} {filters} returned hidden assets {self.names(sorted(leaked))}")
+                probes += 1
+        return f"{probes} probes, no locked/trashed asset returned"
 
     def check_refresh(self, job: str) -> str:
         """Queue `job` for one asset; exactly that asset's OCR/CLIP rows must be rewritten."""
@@ -276,6 +288,11 @@ class Scenario:
         expect(names[:1] == [OUTAGE_SCENE.name], f"after recovery 'ocr:停电' returned {names}")
         return f"outage: log reported it, search answered {search_error}; recovered: ocr:停电 -> {names}"
 
+    def ml_inference_figures(self) -> dict[str, dict[str, float]]:
+        """Mean inference seconds per task/model from ml_service's /metrics (what OCR and CLIP cost)."""
+        text = httpx.get(f"{self.ml_url}/metrics", timeout=10).text
+        return inference_means(text)
+
     def search_latency_figures(self) -> dict[str, float]:
         if not self.search_latencies:
             return {}
@@ -285,3 +302,24 @@ class Scenario:
             "p50_ms": round(1000 * statistics.median(ordered), 1),
             "max_ms": round(1000 * ordered[-1], 1),
         }
+
+
+_SAMPLE = re.compile(r"^immich_aio_ml_inference_seconds_(sum|count)\{([^}]*)\} ([0-9.eE+-]+)$")
+
+
+def inference_means(metrics_text: str) -> dict[str, dict[str, float]]:
+    """Parse ml_service's Prometheus text into {"task/model": {"count", "mean_s"}}."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+        key = f"{labels.get('task', '?')}/{labels.get('model', '?')}"
+        (sums if match.group(1) == "sum" else counts)[key] = float(match.group(3))
+    return {
+        key: {"count": counts[key], "mean_s": round(sums.get(key, 0.0) / counts[key], 4)}
+        for key in sorted(counts)
+        if counts[key] > 0
+    }

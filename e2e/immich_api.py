@@ -81,6 +81,9 @@ class ImmichClient:
     def unlock_session(self, pin: str) -> None:
         self.request("POST", "/auth/session/unlock", json={"pinCode": pin})
 
+    def lock_session(self) -> None:
+        self.request("POST", "/auth/session/lock")
+
     # --- system config ---------------------------------------------------------------------------
 
     def system_config(self) -> JsonDict:

@@ -144,6 +144,10 @@ def drive(
             report.timing("processing_total", seconds)
             report.timing("processing_per_image", seconds / len(scenario.assets))
             result.detail = f"{len(scenario.assets)} assets in {seconds:.1f}s"
+        with report.check("ml_service inference figures", fatal=False) as result:
+            report.figures["ml_inference"] = scenario.ml_inference_figures()
+            checks.expect(bool(report.figures["ml_inference"]), "ml_service /metrics shows no inference")
+            result.detail = str(report.figures["ml_inference"])
         with report.check("OCR text recovered", fatal=False) as result:
             result.detail = scenario.check_ocr_text()
         with report.check("locked folder + trash set up"):

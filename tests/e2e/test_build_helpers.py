@@ -102,3 +102,19 @@ def test_clip_model_choice_follows_the_tree(tree: Path) -> None:
     constants = tree / "server" / "src" / "constants.ts"
     constants.write_text(constants.read_text() + f"export const X = {{ '{CN_CLIP_MODEL}': 512 }};\n")
     assert clip_model_for(tree) == (CN_CLIP_MODEL, {})
+
+
+def test_inference_means_from_prometheus_text() -> None:
+    from e2e.checks import inference_means
+
+    text = "\n".join(
+        [
+            "# HELP immich_aio_ml_inference_seconds Model inference latency",
+            'immich_aio_ml_inference_seconds_bucket{le="0.1",model="PP-OCRv4",task="ocr"} 0.0',
+            'immich_aio_ml_inference_seconds_count{model="PP-OCRv4",task="ocr"} 4.0',
+            'immich_aio_ml_inference_seconds_sum{model="PP-OCRv4",task="ocr"} 3.0',
+            'immich_aio_ml_inference_seconds_count{model="ViT-B-16__cn-clip",task="clip-visual"} 0.0',
+            'immich_aio_ml_inference_seconds_sum{model="ViT-B-16__cn-clip",task="clip-visual"} 0.0',
+        ]
+    )
+    assert inference_means(text) == {"ocr/PP-OCRv4": {"count": 4.0, "mean_s": 0.75}}
