@@ -1,0 +1,441 @@
+"""Runs Immich's own checks (install, builds, type-checks, unit tests) in a tree and reports counts per check.
+
+`run_verify(tree, compare_with, console)` is what `immich-aio verify` calls. With `compare_with` (an
+unpatched checkout of the same release) the same checks run there too, and a failure that upstream has
+as well is labelled `upstream` instead of counting against the patches. Upstream results are cached per
+commit, so comparing costs one extra run per release.
+"""
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from patcher import gitops
+from patcher.errors import PatcherError
+from patcher.node import Toolchain, cache_root, prepare
+
+Status = Literal["passed", "failed", "upstream", "error", "skipped"]
+STEP_TIMEOUT = 45 * 60
+
+
+@dataclass
+class CheckResult:
+    """One check: its outcome, counts, how long it took and where its full log is."""
+
+    name: str
+    status: Status
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    warnings: int = 0
+    duration: float = 0.0
+    log: str = ""
+    command: str = ""
+    detail: str = ""
+    failures: list[str] = field(default_factory=list)
+    upstream_failures: list[str] | None = None
+
+    @property
+    def new_failures(self) -> list[str]:
+        """Failures the upstream tree does not have (all of them when there was no comparison)."""
+        if self.upstream_failures is None:
+            return list(self.failures)
+        known = set(self.upstream_failures)
+        return [f for f in self.failures if f not in known]
+
+
+@dataclass
+class VerifyReport:
+    tree: str
+    compared_with: str | None
+    toolchain: dict[str, str]
+    checks: list[CheckResult]
+    upstream: list[CheckResult] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status in ("passed", "upstream", "skipped") for c in self.checks)
+
+    def to_json(self) -> dict[str, object]:
+        def check_json(check: CheckResult) -> dict[str, object]:
+            data = asdict(check)
+            data["newFailures"] = check.new_failures
+            return data
+
+        return {
+            "tree": self.tree,
+            "comparedWith": self.compared_with,
+            "ok": self.ok,
+            "toolchain": self.toolchain,
+            "checks": [check_json(c) for c in self.checks],
+            "upstream": [asdict(c) for c in self.upstream] if self.upstream is not None else None,
+        }
+
+
+# --- parsing the tools' output ------------------------------------------------------------------------
+
+_TSC_ERROR = re.compile(r"^(?P<file>[^\s(][^(]*)\((?P<line>\d+),\d+\): error (?P<code>TS\d+):", re.MULTILINE)
+_SVELTE_SUMMARY = re.compile(r"svelte-check found (\d+) errors? and (\d+) warnings?")
+_SVELTE_PROBLEM = re.compile(
+    r"^(?P<file>/\S+|\S+\.svelte|\S+\.ts):\d+:\d+\s*\n(?P<kind>Error|Warn)", re.MULTILINE
+)
+
+
+def parse_tsc(output: str, tree: Path) -> tuple[int, list[str]]:
+    """Number of TypeScript errors and one identifier per error (file + code, line numbers drift)."""
+    failures = [f"{m['file'].strip()}: {m['code']}" for m in _TSC_ERROR.finditer(output)]
+    return len(failures), failures
+
+
+def parse_svelte_check(output: str, tree: Path) -> tuple[int, int, list[str]] | None:
+    """(errors, warnings, identifiers) from svelte-check's summary; None when it printed none."""
+    summary = _SVELTE_SUMMARY.search(output)
+    if not summary:
+        return None
+    root = str(tree.resolve())
+    problems = [f"{m['kind']}: {m['file'].replace(root + '/', '')}" for m in _SVELTE_PROBLEM.finditer(output)]
+    return int(summary.group(1)), int(summary.group(2)), problems
+
+
+@dataclass(frozen=True)
+class VitestCounts:
+    passed: int
+    failed: int
+    skipped: int
+    failed_files: int
+    failures: list[str]
+
+
+def parse_vitest_json(path: Path, tree: Path) -> VitestCounts | None:
+    """Counts from vitest's JSON report; a spec file that fails to load counts as one failure."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    root = str(tree.resolve())
+    failures: list[str] = []
+    failed_files = 0
+    for suite in data.get("testResults", []):
+        name = str(suite.get("name", "")).replace(root + "/", "")
+        assertions = suite.get("assertionResults", [])
+        if suite.get("status") == "failed":
+            failed_files += 1
+            if not assertions or all(a.get("status") != "failed" for a in assertions):
+                failures.append(f"{name}: failed to run")
+        failures.extend(f"{name} > {a.get('fullName')}" for a in assertions if a.get("status") == "failed")
+    return VitestCounts(
+        passed=int(data.get("numPassedTests", 0)),
+        failed=int(data.get("numFailedTests", 0)),
+        skipped=int(data.get("numPendingTests", 0)) + int(data.get("numTodoTests", 0)),
+        failed_files=failed_files,
+        failures=failures,
+    )
+
+
+# --- the checks ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    cwd: str
+    command: tuple[str, ...]
+    kind: Literal["plain", "tsc", "svelte-check", "vitest"]
+    required: bool = True
+
+
+def _package(tree: Path, folder: str) -> dict[str, object]:
+    try:
+        data = json.loads((tree / folder / "package.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _scripts(tree: Path, folder: str) -> dict[str, str]:
+    scripts = _package(tree, folder).get("scripts", {})
+    return {str(k): str(v) for k, v in scripts.items()} if isinstance(scripts, dict) else {}
+
+
+def workspace_packages_to_build(tree: Path) -> list[str]:
+    """Folders of the workspace packages that server and web depend on, dependencies first."""
+    by_name: dict[str, str] = {}
+    packages_dir = tree / "packages"
+    for manifest in sorted(packages_dir.glob("*/package.json")) if packages_dir.is_dir() else []:
+        name = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+        if isinstance(name, str):
+            by_name[name] = str(manifest.parent.relative_to(tree))
+
+    def workspace_deps(folder: str) -> list[str]:
+        data = _package(tree, folder)
+        names = []
+        for key in ("dependencies", "devDependencies"):
+            deps = data.get(key, {})
+            if isinstance(deps, dict):
+                names += [
+                    n for n, spec in deps.items() if str(spec).startswith("workspace:") and n in by_name
+                ]
+        return sorted(names)
+
+    ordered: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        folder = by_name[name]
+        if folder in ordered or name in trail:
+            return
+        for dep in workspace_deps(folder):
+            visit(dep, (*trail, name))
+        if "build" in _scripts(tree, folder):
+            ordered.append(folder)
+
+    for app in ("server", "web"):
+        for dep in workspace_deps(app):
+            visit(dep, ())
+    return ordered
+
+
+def _vitest_config(script: str) -> tuple[str, ...]:
+    match = re.search(r"--config[= ](\S+)", script)
+    return ("--config", match.group(1)) if match else ()
+
+
+def plan_steps(tree: Path, toolchain: Toolchain) -> list[Step]:
+    """The checks for `tree`, read from its own package.json files (so they follow upstream's layout)."""
+    pm = toolchain.command
+    run = (*pm, "exec") if toolchain.package_manager == "pnpm" else (*pm, "exec", "--")
+    steps: list[Step] = []
+    if toolchain.package_manager == "pnpm":
+        steps.append(Step("install", ".", (*pm, "install", "--frozen-lockfile", "--ignore-scripts"), "plain"))
+        for folder in workspace_packages_to_build(tree):
+            steps.append(Step(f"build {folder}", folder, (*pm, "run", "build"), "plain"))
+    else:
+        for folder in ("server", "web", "open-api/typescript-sdk"):
+            if (tree / folder / "package-lock.json").is_file():
+                steps.append(Step(f"install {folder}", folder, (*pm, "ci", "--ignore-scripts"), "plain"))
+        sdk = "open-api/typescript-sdk"
+        if (tree / sdk / "package.json").is_file():
+            steps.append(Step(f"build {sdk}", sdk, (*pm, "run", "build"), "plain"))
+    steps.append(Step("server tsc", "server", (*run, "tsc", "--noEmit"), "tsc"))
+    web_scripts = _scripts(tree, "web")
+    steps.append(Step("web svelte-kit sync", "web", (*run, "svelte-kit", "sync"), "plain"))
+    if "check:svelte" in web_scripts:
+        svelte_check: tuple[str, ...] = (*pm, "run", "check:svelte")
+    else:
+        svelte_check = (*run, "svelte-check", "--no-tsconfig", "--fail-on-warnings")
+    steps.append(Step("web svelte-check", "web", svelte_check, "svelte-check"))
+    server_config = _vitest_config(_scripts(tree, "server").get("test", ""))
+    steps.append(Step("server unit tests", "server", (*run, "vitest", "run", *server_config), "vitest"))
+    web_config = _vitest_config(web_scripts.get("test", ""))
+    steps.append(Step("web unit tests", "web", (*run, "vitest", "run", *web_config), "vitest"))
+    return steps
+
+
+def _log_dir(tree: Path) -> Path:
+    try:
+        base = gitops.git_dir(tree) / "immich-aio" / "verify"
+    except PatcherError:
+        base = cache_root() / "verify-logs" / tree.resolve().name
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def run_step(tree: Path, step: Step, toolchain: Toolchain, logs: Path) -> CheckResult:
+    log = logs / f"{_slug(step.name)}.log"
+    command = list(step.command)
+    report = logs / f"{_slug(step.name)}.json"
+    if step.kind == "vitest":
+        report.unlink(missing_ok=True)
+        command += ["--reporter=default", "--reporter=json", f"--outputFile.json={report}"]
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as sink:
+        sink.write(f"$ (cd {step.cwd} && {' '.join(command)})\n")
+        sink.flush()
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=tree / step.cwd,
+                env=toolchain.env(),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                timeout=STEP_TIMEOUT,
+            )
+            code: int | None = completed.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        except OSError as error:
+            sink.write(f"\ncould not start: {error}\n")
+            code = -1
+    duration = round(time.monotonic() - started, 1)
+    output = log.read_text(encoding="utf-8", errors="replace")
+    result = CheckResult(step.name, "passed", duration=duration, log=str(log), command=" ".join(command))
+    if code is None:
+        result.status, result.errors, result.detail = "error", 1, f"timed out after {STEP_TIMEOUT} s"
+        result.failures = [f"{step.name}: timeout"]
+        return result
+    _interpret(result, step, code, output, report, tree)
+    return result
+
+
+def _interpret(result: CheckResult, step: Step, code: int, output: str, report: Path, tree: Path) -> None:
+    if step.kind == "tsc":
+        result.errors, result.failures = parse_tsc(output, tree)
+        if code != 0 and not result.errors:
+            result.errors, result.failures = 1, [f"{step.name}: exit code {code}"]
+    elif step.kind == "svelte-check":
+        parsed = parse_svelte_check(output, tree)
+        if parsed is None:
+            result.errors, result.failures = 1, [f"{step.name}: no summary (exit code {code})"]
+        else:
+            result.errors, result.warnings, result.failures = parsed
+            if (result.errors or result.warnings) and not result.failures:
+                result.failures = [f"{step.name}: {result.errors} errors, {result.warnings} warnings"]
+    elif step.kind == "vitest":
+        counts = parse_vitest_json(report, tree)
+        if counts is None:
+            result.errors, result.failures = 1, [f"{step.name}: no test report (exit code {code})"]
+        else:
+            result.passed, result.failed = counts.passed, counts.failed
+            result.errors = len([f for f in counts.failures if f.endswith(": failed to run")])
+            result.failures = counts.failures
+            result.detail = f"{counts.failed_files} spec files failed" if counts.failed_files else ""
+            if code != 0 and not counts.failures:
+                result.errors, result.failures = 1, [f"{step.name}: exit code {code}"]
+    elif code != 0:
+        result.errors, result.failures = 1, [f"{step.name}: exit code {code}"]
+    if result.failures:
+        result.status = "failed"
+        result.detail = result.detail or result.failures[0]
+
+
+def run_checks(tree: Path, console: Console, label: str = "") -> tuple[Toolchain, list[CheckResult]]:
+    """Every check of `tree` in order; a failed install or build skips what depends on it."""
+    tree = tree.resolve()
+    if not (tree / "server").is_dir() or not (tree / "web").is_dir():
+        raise PatcherError(f"{tree} does not look like an Immich checkout (no server/ and web/)")
+    toolchain = prepare(tree)
+    console.print(
+        f"{label}{tree}: Node {toolchain.node_version}, {toolchain.package_manager} "
+        f"{toolchain.package_manager_version}",
+        highlight=False,
+    )
+    logs = _log_dir(tree)
+    results: list[CheckResult] = []
+    blocked = False
+    for step in plan_steps(tree, toolchain):
+        if blocked:
+            results.append(CheckResult(step.name, "skipped", detail="an install or build step failed"))
+            continue
+        console.print(f"{label}running {step.name} …", highlight=False)
+        result = run_step(tree, step, toolchain, logs)
+        console.print(f"{label}{step.name}: {summary_line(result)}", highlight=False)
+        results.append(result)
+        if result.status != "passed" and step.kind == "plain":
+            blocked = True
+    return toolchain, results
+
+
+def _upstream_cache(tree: Path, toolchain: Toolchain) -> Path | None:
+    try:
+        head = gitops.run(gitops.open_checkout(tree), "rev-parse", "HEAD").stdout.strip()
+        dirty = gitops.dirty_files(tree)
+    except PatcherError:
+        return None
+    if dirty:
+        return None
+    manager = f"{toolchain.package_manager}{toolchain.package_manager_version}"
+    key = f"{head}-node{toolchain.node_version}-{manager}"
+    return cache_root() / "verify-upstream" / f"{key}.json"
+
+
+def upstream_checks(tree: Path, console: Console) -> list[CheckResult]:
+    """The checks of an unpatched tree, from the cache when this commit was verified before."""
+    toolchain = prepare(tree.resolve())
+    cached = _upstream_cache(tree.resolve(), toolchain)
+    if cached and cached.is_file():
+        console.print(f"upstream {tree}: using cached results {cached.name}", highlight=False)
+        return [CheckResult(**c) for c in json.loads(cached.read_text(encoding="utf-8"))]
+    _, results = run_checks(tree, console, label="upstream ")
+    if cached and not any(r.status == "error" for r in results):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps([asdict(r) for r in results], indent=1), encoding="utf-8")
+    return results
+
+
+def compare(checks: list[CheckResult], upstream: list[CheckResult]) -> None:
+    """Label each failing check `upstream` when every one of its failures also happens upstream."""
+    by_name = {c.name: c for c in upstream}
+    for check in checks:
+        base = by_name.get(check.name)
+        if base is None:
+            continue
+        check.upstream_failures = list(base.failures)
+        if check.status == "failed" and not check.new_failures:
+            check.status = "upstream"
+            check.detail = f"same failures as upstream ({len(check.failures)})"
+
+
+def run_verify(tree: Path, compare_with: Path | None, console: Console) -> VerifyReport:
+    """Run Immich's checks in `tree` (and, to label upstream failures, in `compare_with`)."""
+    toolchain, checks = run_checks(tree, console)
+    upstream = None
+    if compare_with is not None:
+        upstream = upstream_checks(compare_with, console)
+        compare(checks, upstream)
+    return VerifyReport(
+        tree=str(tree),
+        compared_with=str(compare_with) if compare_with else None,
+        toolchain=toolchain.to_json(),
+        checks=checks,
+        upstream=upstream,
+    )
+
+
+def summary_line(check: CheckResult) -> str:
+    parts: list[str] = [check.status]
+    if check.passed or check.failed:
+        parts.append(f"{check.passed} passed, {check.failed} failed")
+    if check.errors or check.warnings:
+        parts.append(f"{check.errors} errors, {check.warnings} warnings")
+    parts.append(f"{check.duration:.0f} s")
+    return "; ".join(parts)
+
+
+_STYLE: dict[str, str] = {
+    "passed": "green",
+    "failed": "bold red",
+    "upstream": "yellow",
+    "error": "bold red",
+    "skipped": "dim",
+}
+
+
+def render_summary(report: VerifyReport) -> Table:
+    """A table with one row per check; failures that upstream shares are marked as such."""
+    title = f"immich-aio verify {report.tree}" + (
+        f" (compared with {report.compared_with})" if report.compared_with else ""
+    )
+    table = Table("check", "status", "passed", "failed", "errors", "warnings", "time", "details", title=title)
+    for c in report.checks:
+        table.add_row(
+            c.name,
+            f"[{_STYLE[c.status]}]{c.status}[/]",
+            str(c.passed),
+            str(c.failed),
+            str(c.errors),
+            str(c.warnings),
+            f"{c.duration:.0f} s",
+            c.detail.splitlines()[0][:80] if c.detail else "",
+        )
+    table.caption = "OK" if report.ok else "FAILED: see the logs named in --json output"
+    return table
