@@ -52,23 +52,27 @@ def build_random_checkpoint(directory: Path, architecture: str) -> None:
     torch.save({"epoch": 0, "step": 0, "name": "random", "state_dict": state}, path)
 
 
-def timings(function: Callable[[], Any], repeat: int, warmup: int = 2) -> list[float]:
+def timings(function: Callable[[], Any], repeat: int, warmup: int = 2) -> tuple[list[float], list[float]]:
+    """Wall-clock and process-CPU seconds per call (CPU time stays meaningful on a busy shared machine)."""
     for _ in range(warmup):
         function()
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         function()
-        samples.append(time.perf_counter() - started)
-    return samples
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return wall, cpu
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
+def summary(samples: tuple[list[float], list[float]]) -> dict[str, float]:
+    wall, cpu = samples
+    ordered = sorted(wall)
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 1),
-        "per_s": round(len(samples) / sum(samples), 2),
+        "per_s": round(len(wall) / sum(wall), 2),
+        "cpu_ms_p50": round(statistics.median(cpu) * 1000, 1),
     }
 
 
@@ -177,6 +181,7 @@ def main() -> None:
         fast_image, fast_text = fast.pop("_ref")
         result = {
             "benchmark": "ml_clip",
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "architecture": args.architecture,
             "threads": args.threads,
             "random_weights": args.weights_dir is None,

@@ -186,8 +186,3 @@ def asgi_client() -> Callable[[Settings], httpx.AsyncClient]:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ml")
 
     return build
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

@@ -250,7 +250,7 @@ def test_limiter_queue_then_timeout() -> None:
                 order.append(f"{name} {getattr(error, 'status', error)}")
 
         async with anyio.create_task_group() as group:
-            group.start_soon(worker, "a", 0.05)
+            group.start_soon(worker, "a", 0.5)
             await anyio.sleep(0.01)
             group.start_soon(worker, "b", 0.0)  # queued, gets the slot after a
             await anyio.sleep(0.01)
