@@ -145,11 +145,11 @@ CREATE OR REPLACE FUNCTION immich_aio.token_pattern() RETURNS text
 --   words: lower-cased, accent-free, at most 100 characters.
 CREATE OR REPLACE FUNCTION immich_aio.tokens(t text)
   RETURNS TABLE (phrase bigint, pos bigint, token text, in_query boolean)
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE  -- not STRICT: PostgreSQL inlines only non-strict SQL set functions
 AS $tokens$
   WITH matched AS (
     SELECT n, g[1] AS cjk, g[2] AS currency, g[3] AS num, g[4] AS word, g[5] AS sep
-    FROM regexp_matches(immich_aio.normalize_text(t), immich_aio.token_pattern(), 'g') WITH ORDINALITY AS m(g, n)
+    FROM regexp_matches(immich_aio.normalize_text(coalesce(t, '')), immich_aio.token_pattern(), 'g') WITH ORDINALITY AS m(g, n)
   ), placed AS (
     SELECT cjk, currency, num, left(word, 100) AS word, sep,
            count(sep) OVER w AS phrase,
@@ -317,26 +317,53 @@ CREATE OR REPLACE FUNCTION immich_aio.refresh_documents(asset_ids uuid[]) RETURN
 AS $refresh$
 DECLARE
   written integer;
+  use_segmenter boolean := immich_aio.segmenter() = 'zhparser';
 BEGIN
   DELETE FROM immich_aio.asset_ocr_document d
   WHERE d."assetId" = ANY (asset_ids)
     AND NOT EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND o."isVisible");
 
+  -- One set-based statement (the tokenizer is inlined and planned once for all boxes): each box's
+  -- token positions are shifted past the previous boxes' and carry the box's weight, the same result
+  -- as concatenating immich_aio.ocr_document(text, weight) box by box.
   INSERT INTO immich_aio.asset_ocr_document AS d ("assetId", document, "boxCount", "updatedAt")
-  SELECT b."assetId",
-         immich_aio.tsvector_agg(immich_aio.ocr_document(b.text, immich_aio.box_weight(b.height, b.tallest))
-                                 ORDER BY b.top, b.left_edge, b.id),
-         count(*),
-         clock_timestamp()
+  SELECT grams."assetId", grams.document || coalesce(zh.document, ''::tsvector), grams.box_count, clock_timestamp()
   FROM (
-    SELECT o."assetId", o.id, o.text,
-           least(o.y1, o.y2) AS top, least(o.x1, o.x4) AS left_edge,
-           (abs(o.y4 - o.y1) + abs(o.y3 - o.y2)) / 2.0 AS height,
-           max((abs(o.y4 - o.y1) + abs(o.y3 - o.y2)) / 2.0) OVER (PARTITION BY o."assetId") AS tallest
+  SELECT shifted."assetId",
+         coalesce(string_agg(immich_aio.quote_lexeme(shifted.token) || ':'
+                             || least(shifted.pos + shifted."offset", 16383) || shifted.weight::text, ' '), '')::tsvector
+           AS document,
+         max(shifted.box_count) AS box_count
+  FROM (
+    SELECT t."assetId", t.token, t.pos, t.weight, t.box_count,
+           coalesce(sum(t.box_width) FILTER (WHERE t.first_of_box)
+                      OVER (PARTITION BY t."assetId" ORDER BY t.box_number
+                            RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS "offset"
+    FROM (
+      SELECT b."assetId", b.box_number, b.box_count, tok.token, tok.pos,
+             immich_aio.box_weight(b.height, b.tallest) AS weight,
+             max(tok.pos) OVER (PARTITION BY b."assetId", b.box_number) AS box_width,
+             row_number() OVER (PARTITION BY b."assetId", b.box_number ORDER BY tok.pos, tok.token) = 1 AS first_of_box
+      FROM (
+        SELECT o."assetId", o.text,
+               (abs(o.y4 - o.y1) + abs(o.y3 - o.y2)) / 2.0 AS height,
+               max((abs(o.y4 - o.y1) + abs(o.y3 - o.y2)) / 2.0) OVER (PARTITION BY o."assetId") AS tallest,
+               row_number() OVER (PARTITION BY o."assetId" ORDER BY least(o.y1, o.y2), least(o.x1, o.x4), o.id)
+                 AS box_number,
+               count(*) OVER (PARTITION BY o."assetId") AS box_count
+        FROM asset_ocr o
+        WHERE o."assetId" = ANY (asset_ids) AND o."isVisible"
+      ) AS b
+      LEFT JOIN LATERAL immich_aio.tokens(b.text) AS tok ON true
+    ) AS t
+  ) AS shifted
+  GROUP BY shifted."assetId"
+  ) AS grams
+  LEFT JOIN LATERAL (
+    SELECT immich_aio.tsvector_agg(immich_aio.segmenter_document(o.text)) AS document
     FROM asset_ocr o
-    WHERE o."assetId" = ANY (asset_ids) AND o."isVisible"
-  ) AS b
-  GROUP BY b."assetId"
+    WHERE use_segmenter AND o."assetId" = grams."assetId" AND o."isVisible"
+  ) AS zh ON true
   ON CONFLICT ("assetId") DO UPDATE
     SET document = excluded.document, "boxCount" = excluded."boxCount", "updatedAt" = excluded."updatedAt";
   GET DIAGNOSTICS written = ROW_COUNT;
