@@ -1,4 +1,4 @@
-"""The `immich-aio` command line: patch, status, revert, check, verify, list, serve, db."""
+"""The `immich-aio` command line: patch, status, revert, check, verify, list, serve, db, e2e."""
 
 import json
 import sys
@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from db_extension.cli import app as db_app
+from e2e.cli import e2e
 from ml_service.cli import serve
 from patcher import check as check_module
 from patcher import engine, gitops, manifest
@@ -23,8 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.command("serve")(serve)
-app.add_typer(db_app, name="db")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -271,3 +270,8 @@ def list_command(as_json: JsonOption = False) -> None:
     console.print(table)
     for s in patches.series:
         console.print(f"series {s.name} ({s.versions}, base {s.base}): {s.description}", highlight=False)
+
+
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.command("e2e")(e2e)
