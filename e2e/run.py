@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -101,9 +100,7 @@ def run(options: RunOptions) -> Report:
             report.meta["clip_model"] = clip_model
             drive(stack, options, report, tree, toolchain.node, clip_model, run_dir)
             if options.keep:
-                print(f"--keep: the stack stays up at {stack.immich_url} (admin {checks.ADMIN_EMAIL} / "
-                      f"{checks.ADMIN_PASSWORD}); press Ctrl-C to stop it.")  # fmt: skip
-                signal.pause()
+                keep_running(stack, report)
     except KeyboardInterrupt as interrupt:
         report.not_run("run interrupted", str(interrupt) or "Ctrl-C")
     except Exception as error:
@@ -116,6 +113,22 @@ def run(options: RunOptions) -> Report:
             shutil.rmtree(run_dir, ignore_errors=True)
         report.write()
     return report
+
+
+def keep_running(stack: services.Stack, report: Report) -> None:
+    """--keep: leave the stack up for a look around until Ctrl-C/SIGTERM; the report is final already."""
+    report.write()
+    print(
+        f"--keep: Immich runs at {stack.immich_url} (login {checks.ADMIN_EMAIL} / {checks.ADMIN_PASSWORD}); "
+        "press Ctrl-C to stop everything.",
+        flush=True,
+    )
+    try:
+        while True:
+            stack.supervisor.check_alive()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        pass
 
 
 def drive(
