@@ -107,3 +107,22 @@ def test_backfill_is_batched_and_resumable(immich_dsn: str) -> None:
         assert conn.execute("SELECT count(*) FROM immich_aio.asset_ocr_document").fetchone()[0] == 24
         assert len(lib.ocr_search("票据", [owner])) == 24
         assert lib.ocr_search("票据 7", [owner]) == [assets[7]]
+
+
+def test_set_based_rebuild_equals_box_by_box_documents(library: Library) -> None:
+    owner = library.user()
+    asset = library.asset(owner)
+    library.write_ocr(
+        asset,
+        [("上海南站", 0.2), ("", 0.05), ("WIFI5G密码 ¥35.00", 0.05), ("出口 Exit", 0.1), ("。。", 0.02)],
+    )
+    expected = library.conn.execute(
+        "SELECT immich_aio.tsvector_agg(immich_aio.ocr_document(text, immich_aio.box_weight(h, tallest)) "
+        "ORDER BY least(y1, y2), least(x1, x4), id) FROM ("
+        "  SELECT *, (abs(y4 - y1) + abs(y3 - y2)) / 2.0 AS h,"
+        "         max((abs(y4 - y1) + abs(y3 - y2)) / 2.0) OVER () AS tallest"
+        '  FROM asset_ocr WHERE "assetId" = %s) AS boxes',
+        (asset,),
+    ).fetchone()[0]
+    assert _document(library.conn, asset) == expected
+    assert "'wifi':5 " in expected and "'上海':1A" in expected and "'出口':11B" in expected  # D, A, B
