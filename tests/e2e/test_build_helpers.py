@@ -45,14 +45,6 @@ def test_fingerprint_follows_source_changes_but_not_ignored_files(tree: Path) ->
     assert build.tree_fingerprint(tree) != third
 
 
-def test_pnpm_and_node_pins_are_read_from_the_tree(tree: Path) -> None:
-    assert build.wanted_pnpm(tree) == "11.13.1"
-    assert build.wanted_node_major(tree) == 24
-    (tree / "package.json").write_text(json.dumps({"packageManager": "npm@10.0.0"}))
-    with pytest.raises(build.BuildError, match="pnpm"):
-        build.wanted_pnpm(tree)
-
-
 def test_absent_font_gets_a_stand_in_only_when_missing(tree: Path) -> None:
     fonts = tree / "web" / "src" / "lib" / "assets" / "fonts"
     (fonts / "GoogleSansCode").mkdir(parents=True)
