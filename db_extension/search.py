@@ -28,6 +28,7 @@ class ParsedQuery:
 
 def parse_query(raw: str) -> ParsedQuery:
     """Recognise the `ocr:` prefix (also `OCR:`, `ocr：`, surrounding spaces)."""
+    raw = raw.replace("\x00", "")  # PostgreSQL text cannot hold NUL; it carries no meaning in a query
     match = _OCR_PREFIX.match(raw)
     if match:
         return ParsedQuery(ocr_only=True, text=raw[match.end() :].strip())

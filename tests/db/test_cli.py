@@ -32,6 +32,7 @@ runner = CliRunner()
         ("发票 ocr:", False, "发票 ocr:"),
         ("ocrx:发票", False, "ocrx:发票"),
         ("海边的日落", False, "海边的日落"),
+        ("ocr:\x00发票\x00", True, "发票"),
     ],
 )
 def test_parse_query(raw: str, ocr_only: bool, text: str) -> None:
