@@ -238,7 +238,7 @@ def test_busy_service_answers_503_with_retry_after(
 
 def test_limiter_queue_then_timeout() -> None:
     async def run() -> None:
-        limiter = InferenceLimiter(max_concurrent=1, queue_size=1, queue_timeout_s=0.2, metrics=Metrics())
+        limiter = InferenceLimiter(max_concurrent=1, queue_size=1, queue_timeout_s=5.0, metrics=Metrics())
         order: list[str] = []
 
         async def worker(name: str, hold: float) -> None:
@@ -257,6 +257,7 @@ def test_limiter_queue_then_timeout() -> None:
             group.start_soon(worker, "c", 0.0)  # queue full
         assert order == ["a start", "c 503", "b start"]
 
+        limiter = InferenceLimiter(max_concurrent=1, queue_size=1, queue_timeout_s=0.2, metrics=Metrics())
         async with anyio.create_task_group() as group:
             group.start_soon(worker, "d", 0.5)
             await anyio.sleep(0.01)
