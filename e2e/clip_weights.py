@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 ARCHITECTURE = "ViT-B-16"
+# cn_clip's file name for the default architecture, so an existing checkpoint is found without importing
+# torch (seconds of CPU); other architectures ask cn_clip.
+KNOWN_FILES = {"ViT-B-16": "clip_cn_vit-b-16.pt"}
 
 
 def checkpoint_file(weights_dir: Path, architecture: str = ARCHITECTURE) -> Path:
     """Where cn_clip's load_from_name(architecture, download_root=weights_dir) looks for the checkpoint."""
+    if architecture in KNOWN_FILES:
+        return weights_dir / KNOWN_FILES[architecture]
     from cn_clip.clip.utils import _MODELS
 
     return weights_dir / str(_MODELS[architecture][1])

@@ -110,3 +110,12 @@ def test_inference_means_from_prometheus_text() -> None:
         ]
     )
     assert inference_means(text) == {"ocr/PP-OCRv4": {"count": 4.0, "mean_s": 0.75}}
+
+
+def test_known_checkpoint_name_matches_cn_clip() -> None:
+    from cn_clip.clip.utils import _MODELS
+
+    from e2e.clip_weights import KNOWN_FILES
+
+    for architecture, file_name in KNOWN_FILES.items():
+        assert _MODELS[architecture][1] == file_name
