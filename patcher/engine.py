@@ -24,6 +24,11 @@ class AppliedPatch:
     method: Method
 
 
+def overall_method(patches: list[AppliedPatch]) -> Method:
+    """A series applied cleanly only if every patch did."""
+    return "3way" if any(p.method == "3way" for p in patches) else "clean"
+
+
 @dataclass
 class State:
     """What immich-aio did to a checkout; kept inside the git directory, never in the work tree."""
@@ -37,7 +42,7 @@ class State:
 
     @property
     def method(self) -> Method:
-        return "3way" if any(p.method == "3way" for p in self.patches) else "clean"
+        return overall_method(self.patches)
 
 
 @dataclass
@@ -51,7 +56,7 @@ class ApplyOutcome:
 
     @property
     def method(self) -> Method:
-        return "3way" if any(p.method == "3way" for p in self.patches) else "clean"
+        return overall_method(self.patches)
 
     def to_json(self) -> dict[str, object]:
         return {
