@@ -45,6 +45,10 @@ def e2e(
     skip_browser: Annotated[
         bool, typer.Option("--skip-browser", help="Leave out the browser steps.")
     ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Re-clone, re-patch and rebuild instead of reusing the cached tree."),
+    ] = False,
 ) -> None:
     """Patch, build and start a real Immich with ml_service and PostgreSQL, then prove it works end to end."""
     from rich.console import Console
@@ -61,6 +65,7 @@ def e2e(
         keep=keep,
         database_url=database_url,
         skip_browser=skip_browser,
+        fresh=fresh,
     )
     result = run(options)
     console = Console()

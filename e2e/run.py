@@ -30,6 +30,7 @@ class RunOptions:
     keep: bool = False
     database_url: str | None = None
     skip_browser: bool = False
+    fresh: bool = False
 
 
 def clip_model_for(tree: Path) -> tuple[str, dict[str, str]]:
@@ -43,6 +44,8 @@ def clip_model_for(tree: Path) -> tuple[str, dict[str, str]]:
 def prepare_tree(options: RunOptions, report: Report) -> Path:
     kind = "unpatched" if options.unpatched else "patched"
     dest = options.cache / "trees" / f"{options.version}-{kind}"
+    if options.fresh and dest.exists():
+        shutil.rmtree(dest)
     with report.check(f"prepare {kind} {options.version} tree") as result:
         if options.unpatched:
             tree = build.upstream_checkout(options.version, options.source, dest)
