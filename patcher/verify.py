@@ -33,6 +33,7 @@ class CheckResult:
     status: Status
     passed: int = 0
     failed: int = 0
+    skipped: int = 0
     errors: int = 0
     warnings: int = 0
     duration: float = 0.0
@@ -305,7 +306,7 @@ def _interpret(result: CheckResult, step: Step, code: int, output: str, report: 
         if counts is None:
             result.errors, result.failures = 1, [f"{step.name}: no test report (exit code {code})"]
         else:
-            result.passed, result.failed = counts.passed, counts.failed
+            result.passed, result.failed, result.skipped = counts.passed, counts.failed, counts.skipped
             result.errors = len([f for f in counts.failures if f.endswith(": failed to run")])
             result.failures = counts.failures
             result.detail = f"{counts.failed_files} spec files failed" if counts.failed_files else ""
@@ -404,7 +405,7 @@ def run_verify(tree: Path, compare_with: Path | None, console: Console) -> Verif
 def summary_line(check: CheckResult) -> str:
     parts: list[str] = [check.status]
     if check.passed or check.failed:
-        parts.append(f"{check.passed} passed, {check.failed} failed")
+        parts.append(f"{check.passed} passed, {check.failed} failed, {check.skipped} skipped")
     if check.errors or check.warnings:
         parts.append(f"{check.errors} errors, {check.warnings} warnings")
     parts.append(f"{check.duration:.0f} s")
@@ -425,13 +426,16 @@ def render_summary(report: VerifyReport) -> Table:
     title = f"immich-aio verify {report.tree}" + (
         f" (compared with {report.compared_with})" if report.compared_with else ""
     )
-    table = Table("check", "status", "passed", "failed", "errors", "warnings", "time", "details", title=title)
+    table = Table(
+        "check", "status", "passed", "failed", "skipped", "errors", "warnings", "time", "details", title=title
+    )
     for c in report.checks:
         table.add_row(
             c.name,
             f"[{_STYLE[c.status]}]{c.status}[/]",
             str(c.passed),
             str(c.failed),
+            str(c.skipped),
             str(c.errors),
             str(c.warnings),
             f"{c.duration:.0f} s",

@@ -228,7 +228,8 @@ if args[:2] == ["exec", "tsc"]:
     sys.exit(2)
 if args[:2] == ["exec", "vitest"]:
     out = next(a.split("=", 1)[1] for a in args if a.startswith("--outputFile.json="))
-    json.dump({"numPassedTests": 7, "numFailedTests": 0, "testResults": []}, open(out, "w"))
+    report = {"numPassedTests": 7, "numFailedTests": 0, "numPendingTests": 2, "testResults": []}
+    json.dump(report, open(out, "w"))
     print(" Tests  7 passed (7)")
     sys.exit(0)
 if args[:2] == ["run", "check:svelte"]:
@@ -264,7 +265,8 @@ def test_runs_every_step_and_reports_counts_with_logs(tmp_path: Path, fake_toolc
     assert by_name["server tsc"].errors == 1
     assert by_name["server tsc"].failures == ["src/x.ts: TS1005"]
     assert by_name["web svelte-check"].status == "passed"
-    assert (by_name["server unit tests"].status, by_name["server unit tests"].passed) == ("passed", 7)
+    unit = by_name["server unit tests"]
+    assert (unit.status, unit.passed, unit.skipped) == ("passed", 7, 2)
     assert not report.ok
     log = Path(by_name["server tsc"].log)
     assert log.is_file() and "error TS1005" in log.read_text(encoding="utf-8")
