@@ -1,5 +1,6 @@
 """The `immich-aio e2e` command: run the end-to-end proof and print its summary."""
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,10 @@ DEFAULT_SOURCE = "https://github.com/immich-app/immich.git"
 
 
 def default_cache() -> Path:
-    return Path.home() / ".cache" / "immich-aio" / "e2e"
+    """$IMMICH_AIO_CACHE/e2e (default ~/.cache/immich-aio/e2e), next to the patcher's toolchains."""
+    from patcher.node import cache_root
+
+    return cache_root() / "e2e"
 
 
 def e2e(
@@ -23,7 +27,8 @@ def e2e(
         bool, typer.Option("--keep", help="Leave the stack running after the checks (Ctrl-C stops it).")
     ] = False,
     report: Annotated[
-        Path | None, typer.Option("--report", help="Report directory (default ./e2e-report-<version>).")
+        Path | None,
+        typer.Option("--report", help="Report directory (default CACHE/reports/<version>-<time>)."),
     ] = None,
     cache: Annotated[
         Path | None,
@@ -55,12 +60,14 @@ def e2e(
 
     from e2e.run import RunOptions, run
 
-    report_dir = (report or Path(f"e2e-report-{immich_version}")).resolve()
+    cache_dir = (cache or default_cache()).resolve()
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    report_dir = (report or cache_dir / "reports" / f"{immich_version}-{stamp}").resolve()
     options = RunOptions(
         version=immich_version,
         source=source,
         report_dir=report_dir,
-        cache=(cache or default_cache()).resolve(),
+        cache=cache_dir,
         unpatched=unpatched,
         keep=keep,
         database_url=database_url,

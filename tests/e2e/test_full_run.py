@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.cli import default_cache
 from e2e.run import RunOptions, run
 
 SOURCE = os.environ.get("IMMICH_SOURCE")
@@ -23,7 +24,7 @@ SOURCE = os.environ.get("IMMICH_SOURCE")
 )
 def test_full_end_to_end_run(tmp_path: Path) -> None:
     assert SOURCE is not None
-    cache = Path(os.environ.get("IMMICH_AIO_E2E_CACHE", Path.home() / ".cache" / "immich-aio" / "e2e"))
+    cache = Path(os.environ.get("IMMICH_AIO_E2E_CACHE") or default_cache())
     report = run(
         RunOptions(
             version=os.environ.get("IMMICH_AIO_E2E_VERSION", "v3.1.0"),
