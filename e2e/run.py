@@ -12,7 +12,7 @@ from e2e import browser, build, checks, clip_weights, services
 from e2e.immich_api import ImmichClient
 from e2e.ports import PortAllocator, is_port_free
 from e2e.report import Outcome, Report
-from e2e.supervisor import Supervisor, signals_raise_interrupted
+from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted
 
 CN_CLIP_MODEL = "ViT-B-16__cn-clip"
 # An upstream model of the same dimension (512) that an unpatched Immich accepts; ml_service serves
@@ -111,7 +111,8 @@ def run(options: RunOptions) -> Report:
         # that what follows it did not run.
         report.not_run("remaining steps", f"stopped by {type(error).__name__}: {error}")
     finally:
-        tear_down(supervisor, ports, report)
+        with signals_ignored():
+            tear_down(supervisor, ports, report)
         if not options.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
         report.write()

@@ -223,3 +223,47 @@ def test_child_dies_with_a_killed_harness(tmp_path: Path) -> None:
         if harness.poll() is None:
             harness.kill()
     wait_until(lambda: not pid_alive(child), 10, "orphaned child to exit")
+
+
+HARNESS_SLOW_TEARDOWN = """
+import sys, time
+from pathlib import Path
+from e2e.supervisor import ProcessSpec, Supervisor, signals_ignored, signals_raise_interrupted
+out = Path(sys.argv[1])
+supervisor = Supervisor(out / "logs")
+try:
+    with signals_raise_interrupted():
+        supervisor.add_cleanup("slow", lambda: (time.sleep(2), (out / "cleaned").write_text("yes")))
+        sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+        child = supervisor.start(ProcessSpec(name="child", argv=sleeper))
+        (out / "child.pid").write_text(str(child.pid))
+        time.sleep(120)
+except KeyboardInterrupt:
+    pass
+finally:
+    with signals_ignored():
+        (out / "teardown").write_text("started")
+        supervisor.close()
+"""
+
+
+def test_second_signal_during_teardown_does_not_cut_it_short(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    harness = subprocess.Popen(
+        [PYTHON, "-c", HARNESS_SLOW_TEARDOWN, str(tmp_path)],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    try:
+        wait_until((tmp_path / "child.pid").exists, 30, "harness to start its child")
+        child = int((tmp_path / "child.pid").read_text())
+        harness.send_signal(signal.SIGTERM)
+        wait_until((tmp_path / "teardown").exists, 10, "teardown to begin")
+        harness.send_signal(signal.SIGTERM)
+        harness.send_signal(signal.SIGINT)
+        harness.wait(timeout=30)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+    assert (tmp_path / "cleaned").read_text() == "yes"
+    wait_until(lambda: not pid_alive(child), 10, "child to exit")
