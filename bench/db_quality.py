@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -130,6 +131,13 @@ def relevant(query: str, rendered: str) -> bool:
     return all(part in fold(rendered) for part in fold(query).split())
 
 
+def gain(query: str, lines: list[str]) -> int:
+    """Graded relevance: 2 when the title line alone contains the query, 1 when the image does, else 0."""
+    if relevant(query, lines[0]):
+        return 2
+    return 1 if relevant(query, " ".join(lines)) else 0
+
+
 @dataclass
 class Image:
     asset_id: str
@@ -137,7 +145,38 @@ class Image:
     ocr: list[tuple[list[float], str, float]]
 
 
-def render_and_ocr(rng: random.Random, count: int) -> tuple[list[Image], float]:
+def render_and_ocr(rng: random.Random, count: int, cache: Path | None = None) -> tuple[list[Image], float]:
+    """Render `count` images and OCR them; with `cache`, reuse (or store) the OCR results of this seed."""
+    if cache and cache.exists():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored["count"] == count:
+            rng.setstate(_rng_state(stored["rng_state"]))
+            images = [
+                Image(item["asset_id"], item["lines"], [tuple(box) for box in item["ocr"]])
+                for item in stored["images"]
+            ]
+            return images, stored["ocr_seconds_per_image"]
+    images, seconds = _render_and_ocr(rng, count)
+    if cache:
+        payload = {
+            "count": count,
+            "rng_state": _jsonable_state(rng.getstate()),
+            "ocr_seconds_per_image": seconds,
+            "images": [{"asset_id": i.asset_id, "lines": i.lines, "ocr": i.ocr} for i in images],
+        }
+        cache.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return images, seconds
+
+
+def _jsonable_state(state: tuple[Any, ...]) -> list[Any]:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _rng_state(stored: list[Any]) -> tuple[Any, ...]:
+    return (stored[0], tuple(stored[1]), stored[2])
+
+
+def _render_and_ocr(rng: random.Random, count: int) -> tuple[list[Image], float]:
     from PIL import Image as PILImage
     from PIL import ImageDraw, ImageFont
     from rapidocr_onnxruntime import RapidOCR
@@ -211,13 +250,18 @@ def upstream(conn: Any, query: str, owner: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def score(results: list[str], relevant_ids: set[str]) -> dict[str, float]:
+def score(results: list[str], gains: dict[str, int]) -> dict[str, float]:
+    relevant_ids = {asset for asset, value in gains.items() if value > 0}
     hits = [asset in relevant_ids for asset in results[:10]]
     first = next((rank for rank, hit in enumerate(hits, start=1) if hit), None)
+    ideal = sorted(gains.values(), reverse=True)[:10]
+    dcg = sum(gains.get(asset, 0) / math.log2(rank + 1) for rank, asset in enumerate(results[:10], start=1))
+    ideal_dcg = sum(value / math.log2(rank + 1) for rank, value in enumerate(ideal, start=1))
     return {
         "recall@10": sum(hits) / min(len(relevant_ids), 10),
         "precision@10": sum(hits) / len(hits) if hits else 0.0,
         "mrr@10": 1.0 / first if first else 0.0,
+        "ndcg@10": dcg / ideal_dcg if ideal_dcg else 0.0,
         "zero_result": 0.0 if results else 1.0,
     }
 
@@ -226,11 +270,11 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(sum(row[key] for row in rows) / len(rows), 4) for key in rows[0]} if rows else {}
 
 
-def run(dsn: str, image_count: int, seed: int) -> dict[str, Any]:
+def run(dsn: str, image_count: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
     import psycopg
 
     rng = random.Random(seed)
-    images, ocr_seconds = render_and_ocr(rng, image_count)
+    images, ocr_seconds = render_and_ocr(rng, image_count, cache)
     with psycopg.connect(dsn, autocommit=True) as conn:
         create_immich_schema(conn, with_clip_index=False)
         owner = load(conn, images, rng)
@@ -241,16 +285,27 @@ def run(dsn: str, image_count: int, seed: int) -> dict[str, Any]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for query_class, queries in QUERIES.items():
             for query in queries:
-                relevant_ids = {image.asset_id for image in images if relevant(query, " ".join(image.lines))}
+                gains = {image.asset_id: gain(query, image.lines) for image in images}
+                relevant_ids = {asset for asset, value in gains.items() if value}
                 if not relevant_ids:
                     skipped.append(query)
                     continue
                 for method, search in (("immich_aio", ours), ("upstream", upstream)):
                     result = search(conn, query, owner)
-                    scores = score(result, relevant_ids)
+                    scores = score(result, gains)
                     by_class.setdefault(method, {}).setdefault(query_class, []).append(scores)
                     if method == "immich_aio" and (scores["recall@10"] < 1 or scores["mrr@10"] < 1):
-                        failures.append({"query": query, **scores, "relevant": len(relevant_ids)})
+                        missed = [image for image in images if image.asset_id in relevant_ids - set(result)]
+                        failures.append(
+                            {
+                                "query": query,
+                                **scores,
+                                "relevant": len(relevant_ids),
+                                "missed_ocr_text": [
+                                    [text for _, text, _ in image.ocr] for image in missed[:3]
+                                ],
+                            }
+                        )
     report: dict[str, Any] = {
         "images": image_count,
         "ocr_boxes": sum(len(image.ocr) for image in images),
@@ -279,12 +334,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dsn", help="Use this (empty) database instead of a throwaway cluster.")
+    parser.add_argument("--ocr-cache", type=Path, help="JSON file to reuse RapidOCR results between runs.")
     args = parser.parse_args()
     if args.dsn:
-        report = run(args.dsn, args.images, args.seed)
+        report = run(args.dsn, args.images, args.seed, args.ocr_cache)
     else:
         with EmbeddedPostgres() as cluster:
-            report = run(cluster.dsn, args.images, args.seed)
+            report = run(cluster.dsn, args.images, args.seed, args.ocr_cache)
     print(json.dumps({"benchmark": "db_quality", **report}, ensure_ascii=False))
 
 
