@@ -12,7 +12,7 @@ from e2e import browser, build, checks, clip_weights, services
 from e2e.immich_api import ImmichClient
 from e2e.ports import PortAllocator, is_port_free
 from e2e.report import Outcome, Report
-from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted
+from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted, wait_until
 
 CN_CLIP_MODEL = "ViT-B-16__cn-clip"
 # An upstream model of the same dimension (512) that an unpatched Immich accepts; ml_service serves
@@ -220,6 +220,7 @@ def run_browser(
         menu_item=labels[0],
         toast_text=labels[1],
     )
+    ocr_before = scenario.ocr_done_at().get(plan.asset_id)
     with report.check("browser driver runs"):
         result = browser.run_steps(plan, node, options.cache, options.report_dir)
     for step in result.steps:
@@ -233,6 +234,11 @@ def run_browser(
             set(names) == {"receipt-invoice-title", "receipt-restaurant"}, f"browser results: {names}"
         )
         check.detail = f"{names}"
+    with report.check("browser: the menu's Refresh OCR re-ran OCR for that asset", fatal=False) as check:
+        wait_until(
+            lambda: scenario.ocr_done_at().get(plan.asset_id) != ocr_before, 180, "OCR of the refreshed asset"
+        )
+        check.detail = f"ocrAt {ocr_before} -> {scenario.ocr_done_at().get(plan.asset_id)}"
 
 
 def tear_down(supervisor: Supervisor, ports: PortAllocator, report: Report) -> None:
