@@ -119,13 +119,18 @@ def seed_style(
 
 
 def onnx_path(
-    weights: Path, architecture: str, threads: int, images: list[Image.Image], repeat: int
+    weights: Path,
+    architecture: str,
+    threads: int,
+    images: list[Image.Image],
+    repeat: int,
+    backend: str = "onnx",
 ) -> dict[str, Any]:
     from ml_service.models.clip import ClipTextualModel, ClipVisualModel
 
     name = f"{architecture}__cn-clip"
-    visual = ClipVisualModel(name, architecture, weights, "onnx", threads)
-    textual = ClipTextualModel(name, architecture, weights, "onnx", threads)
+    visual = ClipVisualModel(name, architecture, weights, backend, threads)
+    textual = ClipTextualModel(name, architecture, weights, backend, threads)
     started = time.perf_counter()
     visual.load()
     textual.load()
@@ -136,7 +141,7 @@ def onnx_path(
     return {
         "image": image_stats,
         "text_unpadded": text_stats,
-        "load_s_including_export": round(load_s, 1),
+        "load_s_including_export_or_quantisation": round(load_s, 1),
         "_ref": (visual.predict(images[0]), textual.predict(QUERIES[2])),
     }
 
@@ -177,8 +182,10 @@ def main() -> None:
         images = photos(4)
         seed = seed_style(weights, args.architecture, args.threads, images, args.repeat)
         fast = onnx_path(weights, args.architecture, args.threads, images, args.repeat)
+        int8 = onnx_path(weights, args.architecture, args.threads, images, args.repeat, "onnx-int8")
         seed_image, seed_text = seed.pop("_ref")
         fast_image, fast_text = fast.pop("_ref")
+        int8_image, int8_text = int8.pop("_ref")
         result = {
             "benchmark": "ml_clip",
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
@@ -187,13 +194,22 @@ def main() -> None:
             "random_weights": args.weights_dir is None,
             "torch_eager_seed_style": seed,
             "onnx_service_path": fast,
+            "onnx_int8_path": int8,
             "image_speedup_vs_seed": round(seed["image"]["p50_ms"] / fast["image"]["p50_ms"], 2),
             "text_speedup_vs_seed": round(
                 seed["text_padded_52"]["p50_ms"] / fast["text_unpadded"]["p50_ms"], 2
             ),
+            "image_cpu_speedup_vs_seed": round(seed["image"]["cpu_ms_p50"] / fast["image"]["cpu_ms_p50"], 2),
+            "text_cpu_speedup_vs_seed": round(
+                seed["text_padded_52"]["cpu_ms_p50"] / fast["text_unpadded"]["cpu_ms_p50"], 2
+            ),
             "cosine_onnx_vs_torch_fp32": {
                 "image": round(cosine(seed_image, fast_image), 6),
                 "text": round(cosine(seed_text, fast_text), 6),
+            },
+            "cosine_onnx_int8_vs_torch_fp32": {
+                "image": round(cosine(seed_image, int8_image), 6),
+                "text": round(cosine(seed_text, int8_text), 6),
             },
             "memory": peak_rss(weights, args.architecture, args.threads),
             "this_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -25,7 +25,7 @@ def serve(
         None, help="Directory holding cn_clip checkpoints (env IMMICH_AIO_ML_CLIP_WEIGHTS_DIR)."
     ),
     backend: str | None = typer.Option(
-        None, help="CLIP backend: onnx or torch (env IMMICH_AIO_ML_CLIP_BACKEND)."
+        None, help="CLIP backend: onnx, onnx-int8 or torch (env IMMICH_AIO_ML_CLIP_BACKEND)."
     ),
     preload: str | None = typer.Option(
         None,

@@ -126,7 +126,7 @@ class Settings:
             )
         settings = cls(
             clip_weights_dir=_path(("IMMICH_AIO_ML_CLIP_WEIGHTS_DIR",)) or default_weights_dir(),
-            clip_backend=_choice(("IMMICH_AIO_ML_CLIP_BACKEND",), "onnx", ("onnx", "torch")),
+            clip_backend=_choice(("IMMICH_AIO_ML_CLIP_BACKEND",), "onnx", ("onnx", "onnx-int8", "torch")),
             clip_aliases=parse_aliases(_env(("IMMICH_AIO_ML_CLIP_ALIASES",))),
             clip_default_model=default_model,
             ocr_det_model=_path(("IMMICH_AIO_ML_OCR_DET_MODEL",)),

@@ -188,6 +188,27 @@ def export_onnx(model: Any, architecture: str, visual_path: Path, textual_path: 
         os.replace(partial, path)
 
 
+def ensure_int8(fp32_path: Path) -> Path:
+    """Dynamically quantise an exported encoder's MatMul/Gemm weights to int8 (once; redone if stale).
+
+    The text encoder is bound by reading its weights, so int8 cuts its latency by about 2.5x; the
+    cosine to fp32 is reported by bench/ml_clip.py and checked by the tests.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = fp32_path.with_name(fp32_path.name.replace(".onnx", ".int8.onnx"))
+    with _export_lock(target):
+        if target.is_file() and target.stat().st_mtime_ns >= fp32_path.stat().st_mtime_ns:
+            return target
+        log.info("quantising to int8", extra={"model": fp32_path.name})
+        partial = target.with_suffix(".partial")
+        quantize_dynamic(
+            str(fp32_path), str(partial), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+        )
+        os.replace(partial, target)
+    return target
+
+
 def onnx_session(path: Path, threads: int, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Any:
     import onnxruntime as ort
 
@@ -225,21 +246,25 @@ class _ClipEncoder(InferenceModel):
         self.dimension: int | None = None
         self._session: Any = None
         self._torch_model: Any = None
+        self._active = "none"
 
     def _load(self) -> None:
-        if self.backend == "onnx":
+        if self.backend in ("onnx", "onnx-int8"):
             try:
                 visual, textual = ensure_onnx_export(self.weights_dir, self.architecture, self.threads)
+                path = visual if self.part == "visual" else textual
+                if self.backend == "onnx-int8":
+                    path = ensure_int8(path)
             except ServiceError:
                 raise
             except Exception as error:  # e.g. read-only weights dir: keep serving through torch
                 log.warning("ONNX export failed, serving with torch", extra={"error": str(error)})
             else:
-                self._session = onnx_session(
-                    visual if self.part == "visual" else textual, self.threads, self.providers
-                )
+                self._session = onnx_session(path, self.threads, self.providers)
+                self._active = self.backend
                 return
         self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
+        self._active = "torch"
 
     def _unload(self) -> None:
         self._session = None
@@ -247,7 +272,8 @@ class _ClipEncoder(InferenceModel):
 
     @property
     def active_backend(self) -> str:
-        return "onnx" if self._session is not None else "torch"
+        """The backend actually serving: onnx, onnx-int8, or torch (also after a failed export)."""
+        return self._active
 
     def _run(self, tensor: NDArray[Any]) -> NDArray[np.float32]:
         if self._session is not None:
