@@ -10,6 +10,7 @@ APT_PACKAGES=(
   git ca-certificates build-essential
   "postgresql-$PG_MAJOR" "postgresql-contrib-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
   fonts-wqy-zenhei
+  redis-server chromium  # the end-to-end stack: Immich's queue and the browser steps
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
