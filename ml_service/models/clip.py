@@ -253,15 +253,16 @@ class _ClipEncoder(InferenceModel):
             try:
                 visual, textual = ensure_onnx_export(self.weights_dir, self.architecture, self.threads)
                 path = visual if self.part == "visual" else textual
-                if self.backend == "onnx-int8":
-                    path = ensure_int8(path)
+                # int8 only for the text encoder: it keeps cosine >= 0.999 there, the image encoder would not.
+                quantise = self.backend == "onnx-int8" and self.part == "textual"
+                path = ensure_int8(path) if quantise else path
             except ServiceError:
                 raise
             except Exception as error:  # e.g. read-only weights dir: keep serving through torch
                 log.warning("ONNX export failed, serving with torch", extra={"error": str(error)})
             else:
                 self._session = onnx_session(path, self.threads, self.providers)
-                self._active = self.backend
+                self._active = "onnx-int8" if quantise else "onnx"
                 return
         self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
         self._active = "torch"
