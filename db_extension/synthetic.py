@@ -213,6 +213,7 @@ def load_library(
     ocr_fraction: float = 0.5,
     seed: int = 1,
     clusters: int = 256,
+    embeddings: bool = True,
 ) -> SyntheticLibrary:
     """Bulk-load `assets` assets for a few users: 512-d unit embeddings around `clusters` centres
     (generated server-side) and 1-5 OCR boxes for `ocr_fraction` of the assets.
@@ -246,6 +247,8 @@ def load_library(
         timings["assets_s"] = time.perf_counter() - started
         started = time.perf_counter()
         cur.execute("SELECT setseed(%s)", (seed / 1000.0,))
+        if not embeddings:
+            clusters = 0
         cur.execute(
             """
             CREATE TEMP TABLE centre AS
@@ -257,6 +260,7 @@ def load_library(
         cur.execute(
             """
             INSERT INTO smart_search ("assetId", embedding)
+            -- no rows when clusters = 0 (embeddings not wanted)
             SELECT a.id, l2_normalize((
                      SELECT array_agg(centre.v[d] + (random() - 0.5) * 0.8 ORDER BY d)
                      FROM generate_series(1, 512) d

@@ -256,12 +256,13 @@ CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
     ELSE immich_aio.gram_query(q) || immich_aio.segmenter_query(left(q, 1000))
   END;
 
--- Relevance in [0, 1): cover density, positions weighted by line prominence (A = title-sized line),
--- damped by document length (flag 1) and mapped to rank/(rank+1) (flag 32) so it can be mixed with
--- cosine similarity.
+-- Relevance in [0, 1): term frequency with positions weighted by line prominence (A = title-sized
+-- line), damped by document length (flag 1) and mapped to rank/(rank+1) (flag 32) so it can be mixed
+-- with cosine similarity. ts_rank rather than ts_rank_cd: the same quality on the benchmark corpus at
+-- about half the cost per matching document, which dominates for very common query terms.
 CREATE OR REPLACE FUNCTION immich_aio.ocr_rank(document tsvector, query tsquery) RETURNS real
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  RETURN ts_rank_cd('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32);
+  RETURN ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32);
 
 -- Reciprocal-rank fusion term for a 1-based rank; NULL (not among the candidates) contributes 0.
 CREATE OR REPLACE FUNCTION immich_aio.rrf(rank bigint, k integer DEFAULT 60) RETURNS double precision
