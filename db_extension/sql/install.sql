@@ -433,8 +433,9 @@ DECLARE
   ids uuid[];
 BEGIN
   SELECT array_agg(a ORDER BY a) INTO ids FROM (
+    -- a plain range condition, so the scan walks Immich's index on asset_ocr("assetId")
     SELECT DISTINCT o."assetId" AS a FROM asset_ocr o
-    WHERE after_id IS NULL OR o."assetId" > after_id
+    WHERE o."assetId" > coalesce(after_id, '00000000-0000-0000-0000-000000000000'::uuid)
     ORDER BY 1 LIMIT batch_size
   ) AS next_ids;
   IF ids IS NULL THEN
