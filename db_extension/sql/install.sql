@@ -546,8 +546,10 @@ BEGIN
       SELECT o.id, o.ocr_score, row_number() OVER (ORDER BY o.ocr_score DESC, o.id) AS rank FROM ocr o
     ), fused AS (
       SELECT coalesce(c.id, o.id) AS id, c.rank AS clip_rank, o.rank AS ocr_rank,
-             coalesce(c.distance, (SELECT s.embedding <=> query_embedding FROM smart_search s
-                                   WHERE s."assetId" = o.id)) AS distance,
+             -- weighted mode needs the real distance of OCR-only candidates too; rrf does not
+             coalesce(c.distance, CASE WHEN mode = 'weighted' THEN
+                        (SELECT s.embedding <=> query_embedding FROM smart_search s WHERE s."assetId" = o.id)
+                      END) AS distance,
              o.ocr_score
       FROM clip_ranked c
       FULL JOIN ocr_ranked o ON o.id = c.id

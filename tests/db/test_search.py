@@ -97,8 +97,8 @@ def test_rrf_puts_assets_found_both_ways_first(
     both = rows[0]
     assert both[2] is not None and both[3] is not None
     assert both[1] == pytest.approx(1 / (60 + both[2]) + 1 / (60 + both[3]))
-    # Every row carries its real CLIP distance, also when found only by OCR.
-    assert all(row[4] is not None for row in rows)
+    # rrf reports CLIP distances of CLIP candidates only.
+    assert [row[4] is None for row in rows] == [row[2] is None for row in rows]
     # k and weights change the fusion as documented.
     rows_k1 = _hybrid(library, "奶茶", query_vector, [owner], result_limit=3, k=1)
     assert rows_k1[0][1] == pytest.approx(1 / (1 + rows_k1[0][2]) + 1 / (1 + rows_k1[0][3]))
@@ -109,6 +109,7 @@ def test_rrf_puts_assets_found_both_ways_first(
 def test_weighted_mode(mixed_library: tuple[Library, str, list[float], dict[str, str]]) -> None:
     library, owner, query_vector, ids = mixed_library
     rows = _hybrid(library, "奶茶", query_vector, [owner], result_limit=50, mode="weighted")
+    assert all(row[4] is not None for row in rows)  # the real distance, also for OCR-only candidates
     for row in rows:
         expected = (1 - row[4]) + (row[5] or 0.0)
         assert row[1] == pytest.approx(expected, rel=1e-6)
