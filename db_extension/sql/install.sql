@@ -473,6 +473,7 @@ CREATE OR REPLACE FUNCTION immich_aio.search_ocr(
   query_text text, user_ids uuid[], result_limit integer DEFAULT 100, result_offset integer DEFAULT 0
 ) RETURNS TABLE ("assetId" uuid, score real)
   LANGUAGE plpgsql STABLE
+  SET plan_cache_mode = force_custom_plan
 AS $search_ocr$
 DECLARE
   query tsquery := immich_aio.ocr_query(query_text);
@@ -505,6 +506,9 @@ CREATE OR REPLACE FUNCTION immich_aio.search_hybrid(
 ) RETURNS TABLE ("assetId" uuid, score double precision, "clipRank" bigint, "ocrRank" bigint,
                  "clipDistance" double precision, "ocrScore" real)
   LANGUAGE plpgsql VOLATILE
+  -- plan with the actual query, embedding and depth each time: a generic plan cannot see the LIMIT and
+  -- may sort the whole table instead of walking the vector index
+  SET plan_cache_mode = force_custom_plan
 AS $search_hybrid$
 DECLARE
   query tsquery := immich_aio.ocr_query(query_text);
@@ -516,7 +520,9 @@ BEGIN
   END IF;
   -- Let a filtered HNSW scan continue until 'depth' visible rows are found (pgvector >= 0.8); older
   -- pgvector has no such setting and falls back to ef_search alone.
-  PERFORM set_config('hnsw.ef_search', least(greatest(depth, 40), 1000)::text, true);
+  -- ef_search above depth: a scan whose candidate list is exactly 'depth' long would trigger an extra
+  -- iterative pass to fill the last visible rows (measured: twice the time).
+  PERFORM set_config('hnsw.ef_search', least(greatest(depth + depth / 2, 40), 1000)::text, true);
   BEGIN
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
   EXCEPTION WHEN OTHERS THEN
