@@ -8,7 +8,8 @@ PG_MAJOR=15
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 APT_PACKAGES=(
   git ca-certificates build-essential
-  "postgresql-$PG_MAJOR" "postgresql-contrib-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+  # Debian's postgresql-15 carries the contrib extensions Immich needs (cube, earthdistance, pg_trgm, …).
+  "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
   fonts-wqy-zenhei
   redis-server chromium  # the end-to-end stack: Immich's queue and the browser steps
 )
