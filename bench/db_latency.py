@@ -193,6 +193,9 @@ def main() -> None:
     parser.add_argument(
         "--dsn", help="Use this (empty, Immich-less) database instead of a throwaway cluster."
     )
+    parser.add_argument(
+        "--skip-immich-shape", action="store_true", help="Skip Immich's slow id-tiebreak vector query."
+    )
     args = parser.parse_args()
     results = []
     for size in args.assets:
