@@ -192,12 +192,12 @@ def patched_checkout(version: str, source: str, dest: Path, log_dir: Path) -> Pa
 
 
 def _fully_applied(status_json: str) -> bool:
-    """True when `immich-aio status --json` says the series is recorded and every patch is applied."""
+    """True when `immich-aio status --json` says the current series is recorded and fully applied."""
     try:
         data = json.loads(status_json)
     except json.JSONDecodeError:
         return False
-    if not isinstance(data, dict) or data.get("patched") is not True:
+    if not isinstance(data, dict) or data.get("patched") is not True or data.get("upToDate") is not True:
         return False
     patches = data.get("patches")
     return isinstance(patches, list) and all(

@@ -131,7 +131,7 @@ def status_command(
 ) -> None:
     """Tell which series and patches are applied to a checkout."""
     try:
-        result = engine.status(tree, _series_of(tree))
+        result = engine.status(tree, _series_of(tree), manifest.load().root)
     except PatcherError as error:
         fail(error)
     if as_json:
@@ -149,6 +149,11 @@ def status_command(
         table.add_row(p.name, p.state, p.method or "-")
     if result.patches:
         console.print(table)
+    if result.up_to_date is False:
+        console.print(
+            "[yellow]out of date:[/] the series changed since this tree was patched; "
+            "run `immich-aio revert` and patch again"
+        )
     if result.modified_since:
         console.print(f"[yellow]changed since patching:[/] {', '.join(result.modified_since)}")
 

@@ -39,6 +39,15 @@ class State:
     patches: list[AppliedPatch]
     placed: list[str]
     tool: str = f"immich-aio {__version__}"
+    placed_sha256: dict[str, str] = field(default_factory=dict)
+
+    def matches(self, series: Series, patches: list[PatchFile], placed_now: dict[str, str]) -> bool:
+        """True when the tree carries exactly this series as it is now (patches and placed files)."""
+        return (
+            self.series == series.name
+            and [p.sha256 for p in self.patches] == [_digest(p) for p in patches]
+            and self.placed_sha256 == placed_now
+        )
 
     @property
     def method(self) -> Method:
@@ -137,12 +146,13 @@ def apply_series(
     patches = series.patches()
     placements = series.placements(root)
     state = read_state(tree)
+    context = placement.template_context(tag, series.name)
     if state is not None:
-        if state.series == series.name and [p.sha256 for p in state.patches] == [_digest(p) for p in patches]:
+        if state.matches(series, patches, placement.digests(placements, root, context)):
             return ApplyOutcome(tree, series.name, state.immich_version, True, state.patches, state.placed)
         raise PatcherError(
-            f"{tree} is already patched ({state.tool}, series {state.series}) with different patches; "
-            "run `immich-aio revert` first"
+            f"{tree} is already patched ({state.tool}, series {state.series}) with a different version of "
+            "the series; run `immich-aio revert` first, then patch again"
         )
     if _reverse_applies(tree, patches) and all((tree / p.dest).exists() for p in placements):
         return ApplyOutcome(tree, series.name, tag, True)
@@ -167,7 +177,7 @@ def apply_series(
         clashes = placement.conflicts(tree, placements)
         if clashes:
             raise PatchConflict("place.toml", clashes)
-        placed = placement.place(tree, placements, root, placement.template_context(tag, series.name))
+        placed = placement.place(tree, placements, root, context)
         for patch in patches:
             applied.append(AppliedPatch(patch.name, _digest(patch), _apply_one(tree, patch)))
     except BaseException:
@@ -180,8 +190,8 @@ def apply_series(
         elif index_path.exists():
             index_path.unlink()
     head = gitops.run(tree, "rev-parse", "HEAD").stdout.strip()
-    _write_state(tree, State(series.name, tag, head, applied, placed), snapshot)
-    return ApplyOutcome(tree, series.name, tag, False, applied, placed)
+    _write_state(tree, State(series.name, tag, head, applied, list(placed), placed_sha256=placed), snapshot)
+    return ApplyOutcome(tree, series.name, tag, False, applied, list(placed))
 
 
 @dataclass
@@ -198,6 +208,7 @@ class TreeStatus:
     series: str | None
     patches: list[PatchStatus]
     modified_since: list[str]
+    up_to_date: bool | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -209,11 +220,16 @@ class TreeStatus:
             "patches": [asdict(p) for p in self.patches],
             "placed": self.recorded.placed if self.recorded else [],
             "modifiedSincePatch": self.modified_since,
+            "upToDate": self.up_to_date,
         }
 
 
-def status(tree: Path, series: Series | None) -> TreeStatus:
-    """What immich-aio applied to `tree`, and whether each patch of `series` is in the tree."""
+def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeStatus:
+    """What immich-aio applied to `tree`, and whether each patch of `series` is in the tree.
+
+    With `root` (the series' repository), also whether the recorded series is the current one: a
+    series whose patches or placed files changed since the tree was patched is not up to date.
+    """
     tree = gitops.open_checkout(tree)
     state = read_state(tree)
     patches = series.patches() if series else []
@@ -231,12 +247,16 @@ def status(tree: Path, series: Series | None) -> TreeStatus:
         else:
             results.append(PatchStatus(patch.name, "conflicts", methods.get(patch.name)))
     modified = []
+    up_to_date = None
     if state is not None:
         recorded = {p.name for p in state.patches}
         modified = [p.name for p in results if p.name in recorded and p.state != "applied"]
-    return TreeStatus(
-        tree, state, state.series if state else (series.name if series else None), results, modified
-    )
+        if series is not None and root is not None:
+            context = placement.template_context(state.immich_version, series.name)
+            current = placement.digests(series.placements(root), root, context)
+            up_to_date = state.matches(series, patches, current) and not modified
+    name = state.series if state else (series.name if series else None)
+    return TreeStatus(tree, state, name, results, modified, up_to_date)
 
 
 def revert(tree: Path) -> State:

@@ -1,5 +1,6 @@
 """Places a series' whole new files into the tree, rendering jinja2 templates where asked."""
 
+import hashlib
 from pathlib import Path
 
 import jinja2
@@ -45,11 +46,18 @@ def conflicts(tree: Path, placements: list[Placement]) -> list[HunkConflict]:
     ]
 
 
-def place(tree: Path, placements: list[Placement], root: Path, context: dict[str, object]) -> list[str]:
-    written = []
+def digests(placements: list[Placement], root: Path, context: dict[str, object]) -> dict[str, str]:
+    """sha256 of what each placement writes now, by destination: tells a stale placed file apart."""
+    return {p.dest: hashlib.sha256(render(p, root, context)).hexdigest() for p in placements}
+
+
+def place(tree: Path, placements: list[Placement], root: Path, context: dict[str, object]) -> dict[str, str]:
+    """Write every placement; returns the sha256 of each written file by destination."""
+    written = {}
     for placement in placements:
         target = tree / placement.dest
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(render(placement, root, context))
-        written.append(placement.dest)
+        body = render(placement, root, context)
+        target.write_bytes(body)
+        written[placement.dest] = hashlib.sha256(body).hexdigest()
     return written

@@ -57,10 +57,13 @@ def test_absent_font_gets_a_stand_in_only_when_missing(tree: Path) -> None:
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        ({"patched": True, "patches": [{"name": "a", "state": "applied"}]}, True),
+        ({"patched": True, "upToDate": True, "patches": [{"name": "a", "state": "applied"}]}, True),
+        # Patched with an older version of the series: the cached tree must be rebuilt.
+        ({"patched": True, "upToDate": False, "patches": [{"name": "a", "state": "applied"}]}, False),
         (
             {
                 "patched": True,
+                "upToDate": True,
                 "patches": [{"name": "a", "state": "applied"}, {"name": "b", "state": "conflicts"}],
             },
             False,

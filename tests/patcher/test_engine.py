@@ -1,10 +1,11 @@
 """The patch engine on synthetic upstreams: clean apply, 3-way merge, conflicts, dirty trees, revert."""
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from patcher import engine, gitops
+from patcher import engine, gitops, manifest
 from patcher.errors import DirtyTree, PatchConflict, PatcherError
 from patcher.manifest import Manifest
 
@@ -180,3 +181,24 @@ def test_a_tree_that_is_not_a_checkout_gets_a_clear_error(series_manifest: Manif
         apply(tmp_path, series_manifest, "v3.1.0")
     with pytest.raises(PatcherError, match="no such directory"):
         apply(tmp_path / "missing", series_manifest, "v3.1.0")
+
+
+def test_a_changed_series_is_not_taken_for_the_applied_one(
+    upstream: Upstream, series_manifest: Manifest, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(series_manifest.root, root)
+    changed = manifest.load(root)
+    tree = clone(upstream, "v3.1.0", tmp_path / "immich")
+    apply(tree, changed, "v3.1.0")
+    series = changed.by_name("t3")
+    assert engine.status(tree, series, root).up_to_date is True
+    # A placed source changes (say the SQL a migration inlines): the tree no longer carries the series.
+    (root / "sql.txt").write_text("select 2;\n")
+    assert engine.status(tree, series, root).up_to_date is False
+    with pytest.raises(PatcherError, match="different version of the series"):
+        apply(tree, changed, "v3.1.0")
+    engine.revert(tree)
+    apply(tree, changed, "v3.1.0")
+    assert (tree / "server/src/aio.sql").read_text() == "select 2;\n"
+    assert engine.status(tree, series, root).up_to_date is True
