@@ -1,4 +1,4 @@
-"""Benchmark Chinese-CLIP: seed-style torch eager batch 1 vs the service's ONNX path; prints JSON figures.
+"""Benchmark Chinese-CLIP: seed-style torch eager batch 1 vs the service's ONNX paths; prints JSON figures.
 
 Weights: a cn_clip checkpoint in --weights-dir, or (default) the real architecture with random weights,
 which gives true timings (weights do not change the amount of compute).
@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +53,41 @@ def build_random_checkpoint(directory: Path, architecture: str) -> None:
     torch.save({"epoch": 0, "step": 0, "name": "random", "state_dict": state}, path)
 
 
-def timings(function: Callable[[], Any], repeat: int, warmup: int = 2) -> tuple[list[float], list[float]]:
-    """Wall-clock and process-CPU seconds per call (CPU time stays meaningful on a busy shared machine)."""
-    for _ in range(warmup):
-        function()
-    wall, cpu = [], []
-    for _ in range(repeat):
+@dataclass
+class Contender:
+    """One way of serving Chinese-CLIP: encode-one-image and encode-one-query calls plus its samples."""
+
+    name: str
+    image: Callable[[Image.Image], Any]
+    text: Callable[[str], Any]
+    load_s: float
+    samples: dict[str, tuple[list[float], list[float]]] = field(
+        default_factory=lambda: {"image": ([], []), "text": ([], [])}
+    )
+
+    def timed(self, kind: str, argument: Any) -> None:
+        """One call; wall-clock and process-CPU seconds (CPU time stays meaningful on a busy machine)."""
+        function = self.image if kind == "image" else self.text
         started, started_cpu = time.perf_counter(), time.process_time()
-        function()
+        function(argument)
+        wall, cpu = self.samples[kind]
         wall.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
-    return wall, cpu
+
+
+def measure(contenders: list[Contender], images: list[Image.Image], repeat: int) -> None:
+    """Interleaved rounds: every contender encodes the same image (and three queries) in each round, in
+    rotating order, so a machine whose speed drifts during the run slows all of them alike."""
+    for contender in contenders:  # warm-up
+        for index in range(2):
+            contender.image(images[index % len(images)])
+            contender.text(QUERIES[index])
+    for round_number in range(repeat):
+        shift = round_number % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            contender.timed("image", images[round_number % len(images)])
+            for offset in range(3):
+                contender.timed("text", QUERIES[(3 * round_number + offset) % len(QUERIES)])
 
 
 def summary(samples: tuple[list[float], list[float]]) -> dict[str, float]:
@@ -85,47 +110,31 @@ def photos(count: int) -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 255, (1080, 1440, 3), dtype=np.uint8)) for _ in range(count)]
 
 
-def seed_style(
-    weights: Path, architecture: str, threads: int, images: list[Image.Image], repeat: int
-) -> dict[str, Any]:
+def seed_style(weights: Path, architecture: str, threads: int) -> Contender:
     """How the seed served it: cn_clip's loader, torch eager, batch 1, texts padded to 52 tokens."""
     import torch
     from cn_clip.clip import load_from_name, tokenize
 
     torch.set_num_threads(threads)
+    started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         model, transform = load_from_name(architecture, device="cpu", download_root=str(weights))
     model.eval()
-    outputs: dict[str, Any] = {}
+    load_s = time.perf_counter() - started
 
-    def image_once(index: list[int] = [0]) -> None:  # noqa: B006 - a tiny cycling counter
-        image = images[index[0] % len(images)]
-        index[0] += 1
+    def image(picture: Image.Image) -> Any:
         with torch.no_grad():
-            outputs["image"] = model.encode_image(transform(image).unsqueeze(0))[0].numpy()
+            return model.encode_image(transform(picture).unsqueeze(0))[0].numpy()
 
-    def text_once(index: list[int] = [0]) -> None:  # noqa: B006
-        query = QUERIES[index[0] % len(QUERIES)]
-        index[0] += 1
+    def text(query: str) -> Any:
         with torch.no_grad():
-            outputs["text"] = model.encode_text(tokenize([query]))[0].numpy()
+            return model.encode_text(tokenize([query]))[0].numpy()
 
-    image_stats = summary(timings(image_once, repeat))
-    text_stats = summary(timings(text_once, repeat * 3))
-    with torch.no_grad():
-        reference_image = model.encode_image(transform(images[0]).unsqueeze(0))[0].numpy()
-        reference_text = model.encode_text(tokenize([QUERIES[2]]))[0].numpy()
-    return {"image": image_stats, "text_padded_52": text_stats, "_ref": (reference_image, reference_text)}
+    return Contender("torch_eager_seed_style", image, text, load_s)
 
 
-def onnx_path(
-    weights: Path,
-    architecture: str,
-    threads: int,
-    images: list[Image.Image],
-    repeat: int,
-    backend: str = "onnx",
-) -> dict[str, Any]:
+def service_path(weights: Path, architecture: str, threads: int, backend: str) -> Contender:
+    """The service's encoders with one backend (onnx = fp32, onnx-int8 = the default)."""
     from ml_service.models.clip import ClipTextualModel, ClipVisualModel
 
     name = f"{architecture}__cn-clip"
@@ -135,20 +144,15 @@ def onnx_path(
     visual.load()
     textual.load()
     load_s = time.perf_counter() - started
-    counter = iter(range(10**9))
-    image_stats = summary(timings(lambda: visual.predict(images[next(counter) % len(images)]), repeat))
-    text_stats = summary(timings(lambda: textual.predict(QUERIES[next(counter) % len(QUERIES)]), repeat * 3))
-    return {
-        "image": image_stats,
-        "text_unpadded": text_stats,
-        "load_s_including_export_or_quantisation": round(load_s, 1),
-        "_ref": (visual.predict(images[0]), textual.predict(QUERIES[2])),
-    }
+    assert visual.active_backend == textual.active_backend == backend, "fell back to another backend"
+    return Contender(backend.replace("-", "_"), visual.predict, textual.predict, load_s)
 
 
-def quantised_image_probe(weights: Path, architecture: str) -> Any:
-    """The image encoder quantised to int8 the same way, to report why the service keeps it fp32."""
+def full_range_image_probe(weights: Path, architecture: str) -> Any:
+    """The image encoder quantised with full-range per-tensor int8 weights (the text recipe), to show why
+    the image encoder uses 7-bit per-channel weights instead."""
     from ml_service.models.clip import (
+        Int8Recipe,
         ensure_int8,
         input_resolution,
         onnx_paths,
@@ -156,26 +160,29 @@ def quantised_image_probe(weights: Path, architecture: str) -> Any:
         preprocess_image,
     )
 
-    session = onnx_session(ensure_int8(onnx_paths(weights, architecture)[0]), 0)
+    recipe = Int8Recipe("int8-fullrange-probe", per_channel=False, reduce_range=False)
+    session = onnx_session(ensure_int8(onnx_paths(weights, architecture)[0], recipe), 0)
     pixels = preprocess_image(photos(1)[0], input_resolution(architecture))
     return session.run(None, {"image": pixels})[0][0]
 
 
 def peak_rss(weights: Path, architecture: str, threads: int) -> dict[str, float]:
-    """Peak RSS of a fresh process loading OCR + CLIP (ONNX) the way the service does, running each once."""
+    """Peak RSS of a fresh process loading OCR + CLIP (default onnx-int8) like the service, each run once."""
     script = f"""
-import resource, json
+import json
 from pathlib import Path
 from PIL import Image
 from ml_service.models.ocr import OcrModel, OcrOptions
 from ml_service.models.clip import ClipTextualModel, ClipVisualModel
 w = Path({str(weights)!r}); a = {architecture!r}; t = {threads}
 ocr = OcrModel(threads=t); ocr.load()
-v = ClipVisualModel(a + "__cn-clip", a, w, "onnx", t); v.load()
-x = ClipTextualModel(a + "__cn-clip", a, w, "onnx", t); x.load()
+v = ClipVisualModel(a + "__cn-clip", a, w, "onnx-int8", t); v.load()
+x = ClipTextualModel(a + "__cn-clip", a, w, "onnx-int8", t); x.load()
 img = Image.new("RGB", (1440, 1080), "white")
 ocr.predict(img, OcrOptions()); v.predict(img); x.predict("海边日落")
-print(json.dumps({{"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
+# VmHWM, not getrusage: ru_maxrss survives fork+exec and would include the benchmark process's own peak
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}}))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if out.returncode != 0:
@@ -189,45 +196,52 @@ def main() -> None:
     parser.add_argument("--architecture", default="ViT-B-16")
     parser.add_argument("--weights-dir", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=12, help="Interleaved rounds.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         weights = args.weights_dir or Path(scratch)
         build_random_checkpoint(weights, args.architecture)
         images = photos(4)
-        seed = seed_style(weights, args.architecture, args.threads, images, args.repeat)
-        fast = onnx_path(weights, args.architecture, args.threads, images, args.repeat)
-        int8 = onnx_path(weights, args.architecture, args.threads, images, args.repeat, "onnx-int8")
-        seed_image, seed_text = seed.pop("_ref")
-        fast_image, fast_text = fast.pop("_ref")
-        int8_image, int8_text = int8.pop("_ref")
+        seed = seed_style(weights, args.architecture, args.threads)
+        fp32 = service_path(weights, args.architecture, args.threads, "onnx")
+        int8 = service_path(weights, args.architecture, args.threads, "onnx-int8")
+        contenders = [seed, fp32, int8]
+        measure(contenders, images, args.repeat)
+        stats = {c.name: {kind: summary(c.samples[kind]) for kind in ("image", "text")} for c in contenders}
+
+        def ratio(kind: str, figure: str, name: str) -> float:
+            return round(stats[seed.name][kind][figure] / stats[name][kind][figure], 2)
+
+        reference_image, reference_text = seed.image(images[0]), seed.text(QUERIES[2])
         result = {
             "benchmark": "ml_clip",
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "architecture": args.architecture,
             "threads": args.threads,
             "random_weights": args.weights_dir is None,
-            "torch_eager_seed_style": seed,
-            "onnx_service_path": fast,
-            "onnx_int8_path": int8,
-            "image_speedup_vs_seed": round(seed["image"]["p50_ms"] / fast["image"]["p50_ms"], 2),
-            "text_speedup_vs_seed": round(
-                seed["text_padded_52"]["p50_ms"] / fast["text_unpadded"]["p50_ms"], 2
-            ),
-            "image_cpu_speedup_vs_seed": round(seed["image"]["cpu_ms_p50"] / fast["image"]["cpu_ms_p50"], 2),
-            "text_cpu_speedup_vs_seed": round(
-                seed["text_padded_52"]["cpu_ms_p50"] / fast["text_unpadded"]["cpu_ms_p50"], 2
-            ),
-            "cosine_onnx_vs_torch_fp32": {
-                "image": round(cosine(seed_image, fast_image), 6),
-                "text": round(cosine(seed_text, fast_text), 6),
+            "rounds": args.repeat,
+            "seed_text_is_padded_to_52_tokens": True,
+            **stats,
+            "load_s_including_export_or_quantisation": {c.name: round(c.load_s, 1) for c in contenders},
+            "speedup_vs_seed": {
+                c.name: {
+                    "image_wall": ratio("image", "p50_ms", c.name),
+                    "image_cpu": ratio("image", "cpu_ms_p50", c.name),
+                    "text_wall": ratio("text", "p50_ms", c.name),
+                }
+                for c in (fp32, int8)
             },
-            "cosine_onnx_int8_vs_torch_fp32": {
-                "image_int8_not_used": round(
-                    cosine(seed_image, quantised_image_probe(weights, args.architecture)), 6
-                ),
-                "image_served_fp32": round(cosine(seed_image, int8_image), 6),
-                "text": round(cosine(seed_text, int8_text), 6),
+            "cosine_to_torch_fp32": {
+                c.name: {
+                    "image": round(cosine(reference_image, c.image(images[0])), 6),
+                    "text": round(cosine(reference_text, c.text(QUERIES[2])), 6),
+                }
+                for c in (fp32, int8)
+            }
+            | {
+                "image_full_range_int8_not_used": round(
+                    cosine(reference_image, full_range_image_probe(weights, args.architecture)), 6
+                )
             },
             "memory": peak_rss(weights, args.architecture, args.threads),
             "this_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

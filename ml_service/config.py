@@ -88,7 +88,7 @@ class Settings:
     """Everything the service can be configured with; see docs/ml_service.md for the variables."""
 
     clip_weights_dir: Path = field(default_factory=default_weights_dir)
-    clip_backend: str = "onnx"
+    clip_backend: str = "onnx-int8"
     clip_aliases: dict[str, str] = field(default_factory=dict)
     clip_default_model: str = DEFAULT_CN_CLIP_MODEL
     ocr_det_model: Path | None = None
@@ -126,7 +126,9 @@ class Settings:
             )
         settings = cls(
             clip_weights_dir=_path(("IMMICH_AIO_ML_CLIP_WEIGHTS_DIR",)) or default_weights_dir(),
-            clip_backend=_choice(("IMMICH_AIO_ML_CLIP_BACKEND",), "onnx", ("onnx", "onnx-int8", "torch")),
+            clip_backend=_choice(
+                ("IMMICH_AIO_ML_CLIP_BACKEND",), "onnx-int8", ("onnx", "onnx-int8", "torch")
+            ),
             clip_aliases=parse_aliases(_env(("IMMICH_AIO_ML_CLIP_ALIASES",))),
             clip_default_model=default_model,
             ocr_det_model=_path(("IMMICH_AIO_ML_OCR_DET_MODEL",)),

@@ -100,7 +100,15 @@ class ModelRegistry:
             self._last_used[key] = time.monotonic()
 
     def loaded_models(self) -> list[dict[str, str]]:
-        return [{"task": task, "model": name} for (task, name), m in self._models.items() if m.loaded]
+        """Loaded models; CLIP encoders also say which backend actually serves them (int8 may fall back)."""
+        loaded = []
+        for (task, name), model in self._models.items():
+            if model.loaded:
+                entry = {"task": task, "model": name}
+                if isinstance(model, ClipTextualModel | ClipVisualModel):
+                    entry["backend"] = model.active_backend
+                loaded.append(entry)
+        return loaded
 
     async def preload(self, names: tuple[str, ...]) -> None:
         """Load the models named in IMMICH_AIO_ML_PRELOAD ("ocr", or a CLIP name: both encoders)."""
