@@ -3,7 +3,7 @@
 -- One plain-SQL file, safe to run again (every statement is idempotent), with no psql meta-commands,
 -- so it runs unchanged from psycopg and from an Immich Kysely migration (sql.raw). Everything lives in
 -- schema immich_aio; the only objects outside it are the immich_aio_* triggers on Immich's asset_ocr
--- table and, when available, the zhparser extension.
+-- and asset tables and, when available, the zhparser extension.
 --
 -- The file contains no backslashes: regular expressions are assembled with chr() so the text can be
 -- embedded in any host language's string literal without escaping surprises.
@@ -250,11 +250,12 @@ CREATE OR REPLACE FUNCTION immich_aio.gram_query(q text) RETURNS tsquery
 
 CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  RETURN CASE
-    WHEN numnode(coalesce(immich_aio.segmenter_query(left(q, 1000)), ''::tsquery)) = 0 THEN immich_aio.gram_query(q)
-    WHEN numnode(immich_aio.gram_query(q)) = 0 THEN immich_aio.segmenter_query(left(q, 1000))
-    ELSE immich_aio.gram_query(q) || immich_aio.segmenter_query(left(q, 1000))
-  END;
+  -- each half is built once (a CASE over the calls would run the tokenizers up to three times)
+  RETURN (SELECT CASE WHEN numnode(parts.seg) = 0 THEN parts.gram
+                      WHEN numnode(parts.gram) = 0 THEN parts.seg
+                      ELSE parts.gram || parts.seg END
+          FROM (SELECT immich_aio.gram_query(q) AS gram,
+                       coalesce(immich_aio.segmenter_query(left(q, 1000)), ''::tsquery) AS seg) AS parts);
 
 -- Relevance in [0, 1): term frequency with positions weighted by line prominence (A = title-sized
 -- line), damped by document length (flag 1) and mapped to rank/(rank+1) (flag 32) so it can be mixed
@@ -294,6 +295,31 @@ CREATE TABLE IF NOT EXISTS immich_aio.asset_ocr_document (
 );
 CREATE INDEX IF NOT EXISTS asset_ocr_document_gin ON immich_aio.asset_ocr_document USING gin (document);
 
+-- Whether Immich shows an asset in its owner's searches at all: not trashed, not in the locked folder,
+-- not hidden (e.g. the video half of a live photo). Archived assets are searchable.
+CREATE OR REPLACE FUNCTION immich_aio.searchable(visibility text, deleted_at timestamptz) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN deleted_at IS NULL AND coalesce(visibility, '') NOT IN ('locked', 'hidden');
+
+-- The owner and searchability of each document's asset, copied from asset (and kept current by the
+-- immich_aio_asset_visibility trigger) so OCR candidates are filtered without a join per matching
+-- document: the join to asset cost more than the ranking itself for common query terms.
+ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS "ownerId" uuid;
+ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS searchable boolean;
+UPDATE immich_aio.asset_ocr_document d
+  SET "ownerId" = a."ownerId", searchable = immich_aio.searchable(a.visibility::text, a."deletedAt")
+  FROM asset a
+  WHERE a.id = d."assetId" AND (d."ownerId" IS NULL OR d.searchable IS NULL);
+ALTER TABLE immich_aio.asset_ocr_document ALTER COLUMN "ownerId" SET NOT NULL;
+ALTER TABLE immich_aio.asset_ocr_document ALTER COLUMN searchable SET NOT NULL;
+
+-- The title-sized lines alone (weight A): hybrid search draws part of its bounded OCR candidate pool
+-- from here, so a common word still brings the photos where it is the headline. A stored column rather
+-- than an expression index: the planner has column statistics for it and estimates matches well.
+ALTER TABLE immich_aio.asset_ocr_document
+  ADD COLUMN IF NOT EXISTS title tsvector GENERATED ALWAYS AS (ts_filter(document, '{a}')) STORED;
+CREATE INDEX IF NOT EXISTS asset_ocr_document_title_gin ON immich_aio.asset_ocr_document USING gin (title);
+
 CREATE OR REPLACE AGGREGATE immich_aio.tsvector_agg(tsvector) (
   SFUNC = tsvector_concat,
   STYPE = tsvector,
@@ -327,8 +353,10 @@ BEGIN
   -- One set-based statement (the tokenizer is inlined and planned once for all boxes): each box's
   -- token positions are shifted past the previous boxes' and carry the box's weight, the same result
   -- as concatenating immich_aio.ocr_document(text, weight) box by box.
-  INSERT INTO immich_aio.asset_ocr_document AS d ("assetId", document, "boxCount", "updatedAt")
-  SELECT grams."assetId", grams.document || coalesce(zh.document, ''::tsvector), grams.box_count, clock_timestamp()
+  INSERT INTO immich_aio.asset_ocr_document AS d
+    ("assetId", document, "boxCount", "updatedAt", "ownerId", searchable)
+  SELECT grams."assetId", grams.document || coalesce(zh.document, ''::tsvector), grams.box_count, clock_timestamp(),
+         owner."ownerId", immich_aio.searchable(owner.visibility::text, owner."deletedAt")
   FROM (
   SELECT shifted."assetId",
          coalesce(string_agg(immich_aio.quote_lexeme(shifted.token) || ':'
@@ -365,8 +393,10 @@ BEGIN
     FROM asset_ocr o
     WHERE use_segmenter AND o."assetId" = grams."assetId" AND o."isVisible"
   ) AS zh ON true
+  JOIN asset AS owner ON owner.id = grams."assetId"
   ON CONFLICT ("assetId") DO UPDATE
-    SET document = excluded.document, "boxCount" = excluded."boxCount", "updatedAt" = excluded."updatedAt";
+    SET document = excluded.document, "boxCount" = excluded."boxCount", "updatedAt" = excluded."updatedAt",
+        "ownerId" = excluded."ownerId", searchable = excluded.searchable;
   GET DIAGNOSTICS written = ROW_COUNT;
   RETURN written;
 END
@@ -423,6 +453,26 @@ CREATE OR REPLACE TRIGGER immich_aio_ocr_delete AFTER DELETE ON asset_ocr
 CREATE OR REPLACE TRIGGER immich_aio_ocr_truncate AFTER TRUNCATE ON asset_ocr
   FOR EACH STATEMENT EXECUTE FUNCTION immich_aio.on_asset_ocr_truncate();
 
+-- Keep the copied owner and searchability current when Immich trashes, restores, archives, locks, hides
+-- or transfers an asset. Row-level with a column list and a WHEN clause, so the many other updates
+-- Immich makes to asset rows never call it.
+CREATE OR REPLACE FUNCTION immich_aio.on_asset_visibility_change() RETURNS trigger
+  LANGUAGE plpgsql
+AS $trg$
+BEGIN
+  UPDATE immich_aio.asset_ocr_document
+    SET "ownerId" = NEW."ownerId", searchable = immich_aio.searchable(NEW.visibility::text, NEW."deletedAt")
+    WHERE "assetId" = NEW.id;
+  RETURN NULL;
+END
+$trg$;
+
+CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE OF "ownerId", visibility, "deletedAt" ON asset
+  FOR EACH ROW
+  WHEN (OLD."ownerId" IS DISTINCT FROM NEW."ownerId" OR OLD.visibility IS DISTINCT FROM NEW.visibility
+        OR (OLD."deletedAt" IS NULL) <> (NEW."deletedAt" IS NULL))
+  EXECUTE FUNCTION immich_aio.on_asset_visibility_change();
+
 -- Resumable batched backfill: documents for the next 'batch_size' assets (by id) after 'after_id'.
 -- Returns the last asset id handled (NULL when done), the assets handled and the rows written.
 CREATE OR REPLACE FUNCTION immich_aio.backfill_batch(after_id uuid, batch_size integer DEFAULT 1000,
@@ -474,6 +524,8 @@ CREATE OR REPLACE FUNCTION immich_aio.search_ocr(
 ) RETURNS TABLE ("assetId" uuid, score real)
   LANGUAGE plpgsql STABLE
   SET plan_cache_mode = force_custom_plan
+  -- starting parallel workers costs more than these index-driven queries take
+  SET max_parallel_workers_per_gather = 0
 AS $search_ocr$
 DECLARE
   query tsquery := immich_aio.ocr_query(query_text);
@@ -484,10 +536,7 @@ BEGIN
   RETURN QUERY
     SELECT d."assetId", immich_aio.ocr_rank(d.document, query) AS rank_score
     FROM immich_aio.asset_ocr_document d
-    JOIN asset a ON a.id = d."assetId"
-    WHERE d.document @@ query
-      AND a."ownerId" = ANY (user_ids) AND a."deletedAt" IS NULL
-      AND a.visibility::text NOT IN ('locked', 'hidden')
+    WHERE d.document @@ query AND d."ownerId" = ANY (user_ids) AND d.searchable
     ORDER BY rank_score DESC, d."assetId"
     LIMIT greatest(result_limit, 0) OFFSET greatest(result_offset, 0);
 END
@@ -509,10 +558,14 @@ CREATE OR REPLACE FUNCTION immich_aio.search_hybrid(
   -- plan with the actual query, embedding and depth each time: a generic plan cannot see the LIMIT and
   -- may sort the whole table instead of walking the vector index
   SET plan_cache_mode = force_custom_plan
+  -- starting parallel workers costs more than these index-driven queries take
+  SET max_parallel_workers_per_gather = 0
 AS $search_hybrid$
 DECLARE
   query tsquery := immich_aio.ocr_query(query_text);
   depth integer := greatest(candidates, greatest(result_offset, 0) + greatest(result_limit, 0), 1);
+  -- OCR documents ranked per search, at most; see the ocr CTE
+  pool integer := 2 * depth;
 BEGIN
   IF mode IS NULL OR mode NOT IN ('rrf', 'weighted') THEN
     RAISE EXCEPTION 'immich_aio: mode must be rrf or weighted, not %', coalesce(mode, 'NULL')
@@ -540,13 +593,26 @@ BEGIN
     ), clip_ranked AS (
       SELECT c.id, c.distance, row_number() OVER (ORDER BY c.distance, c.id) AS rank FROM clip c
     ), ocr AS MATERIALIZED (
-      SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
-      FROM immich_aio.asset_ocr_document d
-      JOIN asset a ON a.id = d."assetId"
-      WHERE numnode(query) > 0 AND d.document @@ query
-        AND a."ownerId" = ANY (user_ids) AND a."deletedAt" IS NULL
-        AND a.visibility::text NOT IN ('locked', 'hidden')
-      ORDER BY ocr_score DESC, d."assetId"
+      -- Bounded work for common words: rank at most 'pool' searchable documents whose title-sized lines
+      -- match plus at most 'pool' matching anywhere, instead of every match (a word on two thirds of
+      -- all photos would otherwise rank hundreds of thousands of documents). Below 'pool' matches this
+      -- is the exact ranking; above, the title matches still come first.
+      SELECT m.id, max(m.ocr_score) AS ocr_score
+      FROM (
+        (SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
+         FROM immich_aio.asset_ocr_document d
+         WHERE numnode(query) > 0 AND d.title @@ query
+           AND d."ownerId" = ANY (user_ids) AND d.searchable
+         LIMIT pool)
+        UNION ALL
+        (SELECT d."assetId", immich_aio.ocr_rank(d.document, query)
+         FROM immich_aio.asset_ocr_document d
+         WHERE numnode(query) > 0 AND d.document @@ query
+           AND d."ownerId" = ANY (user_ids) AND d.searchable
+         LIMIT pool)
+      ) AS m
+      GROUP BY m.id
+      ORDER BY ocr_score DESC, m.id
       LIMIT depth
     ), ocr_ranked AS (
       SELECT o.id, o.ocr_score, row_number() OVER (ORDER BY o.ocr_score DESC, o.id) AS rank FROM ocr o

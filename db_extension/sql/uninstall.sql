@@ -1,4 +1,4 @@
--- Remove everything install.sql created: the immich_aio_* triggers on asset_ocr, schema immich_aio,
+-- Remove everything install.sql created: the immich_aio_* triggers on asset_ocr and asset, schema immich_aio,
 -- and the zhparser extension if install.sql created it. Immich's own tables and rows are untouched.
 -- Safe to run again and on a database where nothing was installed.
 
@@ -14,6 +14,9 @@ BEGIN
     DROP TRIGGER IF EXISTS immich_aio_ocr_update ON asset_ocr;
     DROP TRIGGER IF EXISTS immich_aio_ocr_delete ON asset_ocr;
     DROP TRIGGER IF EXISTS immich_aio_ocr_truncate ON asset_ocr;
+  END IF;
+  IF to_regclass('asset') IS NOT NULL THEN
+    DROP TRIGGER IF EXISTS immich_aio_asset_visibility ON asset;
   END IF;
   DROP SCHEMA IF EXISTS immich_aio CASCADE;
   IF drop_zhparser THEN

@@ -63,6 +63,60 @@ def test_visibility_and_ownership(library: Library) -> None:
     assert library.ocr_search("停车票", [me]) == sorted([visible["mine"], visible["archived"]])
 
 
+def test_visibility_changes_after_indexing_are_followed(library: Library) -> None:
+    """Trash, lock, hide and transfer an asset after its text was indexed: searches follow each change."""
+    rng = random.Random(2)
+    me, other = library.user(), library.user()
+    query_vector = _unit(rng)
+    photo = library.asset(me)
+    library.write_ocr(photo, ["收据"])
+    library.embed(photo, _unit(rng, near=query_vector, noise=0.01))
+
+    def found() -> tuple[bool, bool]:
+        in_ocr = photo in library.ocr_search("收据", [me])
+        in_hybrid = any(
+            row[0] == photo and row[3] is not None for row in _hybrid(library, "收据", query_vector, [me])
+        )
+        return in_ocr, in_hybrid
+
+    assert found() == (True, True)
+    changes = [
+        ('"deletedAt" = now()', (False, False)),
+        ('"deletedAt" = NULL', (True, True)),
+        ("visibility = 'locked'", (False, False)),
+        ("visibility = 'archive'", (True, True)),
+        ("visibility = 'hidden'", (False, False)),
+        ("visibility = 'timeline'", (True, True)),
+        ('"ownerId" = %(other)s', (False, False)),
+        ('"ownerId" = %(me)s', (True, True)),
+    ]
+    for assignment, expected in changes:
+        library.conn.execute(
+            f"UPDATE asset SET {assignment} WHERE id = %(id)s", {"id": photo, "me": me, "other": other}
+        )
+        assert found() == expected, assignment
+
+
+def test_common_word_candidates_are_bounded_and_titles_come_first(library: Library) -> None:
+    """More matching documents than the OCR candidate pool: the ones where the word is a title still win."""
+    owner = library.user()
+    mentions = []
+    for index in range(40):  # the word in small print under a large unrelated heading, written first
+        mentions.append(library.asset(owner))
+        library.write_ocr(mentions[-1], [(f"第{index}号通知", 0.2), ("请走安全出口", 0.03)])
+    titles = []
+    for _ in range(3):  # the word as the headline, written last
+        titles.append(library.asset(owner))
+        library.write_ocr(titles[-1], [("安全出口", 0.2), ("紧急情况请勿使用电梯", 0.05)])
+    # depth 5 -> at most 10 documents ranked per branch, far fewer than the 43 that match
+    rows = _hybrid(library, "安全出口", _unit(random.Random(3)), [owner], result_limit=5, candidates=5)
+    by_ocr_rank = sorted((row[3], row[0]) for row in rows if row[3] is not None)
+    assert [asset for _rank, asset in by_ocr_rank[:3]] == sorted(titles)
+    # with room for every match the ranking is the exact one: the same titles first, then the mentions
+    exact = library.ocr_search("安全出口", [owner])
+    assert sorted(exact[:3]) == sorted(titles) and len(exact) == 43
+
+
 @pytest.fixture
 def mixed_library(library: Library) -> tuple[Library, str, list[float], dict[str, str]]:
     rng = random.Random(7)

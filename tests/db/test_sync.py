@@ -91,9 +91,10 @@ def test_backfill_is_batched_and_resumable(immich_dsn: str) -> None:
         # A stale document whose boxes are gone.
         conn.execute('DELETE FROM asset_ocr WHERE "assetId" = %s', (assets[0],))
         conn.execute(
-            "INSERT INTO immich_aio.asset_ocr_document (\"assetId\", document) VALUES (%s, 'x') "
+            'INSERT INTO immich_aio.asset_ocr_document ("assetId", document, "ownerId", searchable) '
+            "VALUES (%s, 'x', %s, true) "
             'ON CONFLICT ("assetId") DO NOTHING',
-            (assets[0],),
+            (assets[0], owner),
         )
     progress: list[tuple[int, int]] = []
     result = backfill(
