@@ -19,6 +19,8 @@ from ml_service.models.clip import (
     VISUAL_INT8,
     ClipTextualModel,
     ClipVisualModel,
+    class_token_shortcut_applies,
+    encode_image_class_token_only,
     ensure_onnx_export,
     int8_path,
     onnx_paths,
@@ -105,6 +107,22 @@ def test_torch_and_onnx_agree(encoders: dict[str, Any], photos: list[Image.Image
     # The agreement means something only if different inputs give different embeddings.
     assert cosine(image_vectors[0], image_vectors[1]) < 0.99
     assert min(cosine(text_vectors[0], v) for v in text_vectors[1:]) < 0.99
+
+
+def test_class_token_only_last_block_equals_cn_clip(
+    encoders: dict[str, Any], photos: list[Image.Image]
+) -> None:
+    import torch
+
+    model = encoders["torch"][0]._torch_model
+    assert class_token_shortcut_applies(model.visual)
+    with torch.inference_mode():
+        for photo in photos:
+            pixels = torch.from_numpy(preprocess_image(photo, 224))
+            reference = model.encode_image(pixels)
+            shortcut = encode_image_class_token_only(model.visual, pixels)
+            assert shortcut.shape == reference.shape == (1, CLIP_DIM)
+            assert float((shortcut - reference).abs().max()) < 1e-4
 
 
 def test_int8_text_encoder_stays_close_to_fp32(clip_weights_dir: Path, encoders: dict[str, Any]) -> None:
