@@ -269,12 +269,15 @@ class Supervisor:
 
 @contextlib.contextmanager
 def signals_raise_interrupted() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise Interrupted (like Ctrl-C), so cleanup code runs."""
+    """Within the block, SIGTERM and SIGHUP raise Interrupted and Ctrl-C raises KeyboardInterrupt, so
+    cleanup code runs. Ctrl-C gets a handler of its own: a process started in the background by a shell
+    inherits SIGINT as ignored, and Python then installs no KeyboardInterrupt handler at all."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(f"received signal {signal.Signals(signum).name}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
