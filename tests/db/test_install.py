@@ -78,6 +78,31 @@ def test_install_sql_has_no_backslashes_or_meta_commands() -> None:
     assert not [line for line in text.splitlines() if line.startswith("\\")]
 
 
+def test_install_over_a_first_release_install_upgrades_it(immich_dsn: str) -> None:
+    """A database installed by the first release (documents without owner, searchability and title)."""
+    with psycopg.connect(immich_dsn, autocommit=True) as conn:
+        lib = Library(conn)
+        owner = lib.user()
+        kept, trashed = lib.asset(owner), lib.asset(owner, deleted=True)
+        for asset in (kept, trashed):
+            lib.write_ocr(asset, [("营业时间", 0.2), ("周一至周五", 0.05)])
+    install(immich_dsn)
+    with psycopg.connect(immich_dsn, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER immich_aio_asset_visibility ON asset")
+        for column in ("title", "searchable", '"ownerId"'):
+            conn.execute(f"ALTER TABLE immich_aio.asset_ocr_document DROP COLUMN {column}")
+    again = install(immich_dsn)
+    assert again.installed and len(again.triggers) == 5
+    with psycopg.connect(immich_dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            'SELECT "assetId"::text, "ownerId"::text, searchable, title::text '
+            "FROM immich_aio.asset_ocr_document ORDER BY searchable DESC"
+        ).fetchall()
+        assert [(row[0], row[1], row[2]) for row in rows] == [(kept, owner, True), (trashed, owner, False)]
+        assert all("营业" in row[3] and "周一" not in row[3] for row in rows)  # title = the large line only
+        assert Library(conn).ocr_search("营业时间", [owner]) == [kept]
+
+
 def test_install_without_backfill_leaves_documents_to_backfill(immich_dsn: str) -> None:
     _seed(immich_dsn)
     assert install(immich_dsn, backfill=False).documents == 0
