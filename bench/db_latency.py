@@ -61,11 +61,10 @@ def query_texts(rng: random.Random, count: int) -> list[str]:
     return texts
 
 
-def timed(conn: Any, sql: str, params: dict[str, Any]) -> tuple[float, int]:
+def timed(conn: Any, sql: str, params: dict[str, Any], ef_search: int = 200) -> tuple[float, int]:
     started = time.perf_counter()
     with conn.transaction():
-        # search_hybrid sets its own (1.5 x its candidate depth); CLIP_CANDIDATES does the same by hand
-        conn.execute(f"SET LOCAL hnsw.ef_search = {300 if sql is CLIP_CANDIDATES else 200}")
+        conn.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
         conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = conn.execute(sql, params).fetchall()
     return (time.perf_counter() - started) * 1000.0, len(rows)
@@ -149,12 +148,14 @@ def run_size(
         ]
         while len(vectors) < queries:
             vectors += vectors
+        # (query, hnsw.ef_search); search_hybrid sets its own, 1.5 x its candidate depth, which
+        # clip_candidates_200 copies by hand
         kinds = {
-            "vector_only": VECTOR_ONLY,
-            "vector_index_order": VECTOR_INDEX_ORDER,
-            "clip_candidates_200": CLIP_CANDIDATES,
-            "ocr_only": OCR_ONLY,
-            "hybrid": HYBRID,
+            "vector_only": (VECTOR_ONLY, 200),
+            "vector_index_order": (VECTOR_INDEX_ORDER, 200),
+            "clip_candidates_200": (CLIP_CANDIDATES, 300),
+            "ocr_only": (OCR_ONLY, 200),
+            "hybrid": (HYBRID, 200),
         }
         if not immich_shape:
             del kinds["vector_only"]
@@ -162,12 +163,12 @@ def run_size(
         result_counts: dict[str, list[int]] = {name: [] for name in kinds}
         for warmup in range(min(20, queries)):
             params = {"q": texts[warmup], "v": vectors[warmup], "users": searcher, "limit": 100}
-            for sql in kinds.values():
-                timed(conn, sql, params)
+            for sql, ef_search in kinds.values():
+                timed(conn, sql, params, ef_search)
         for index in range(queries):
             params = {"q": texts[index], "v": vectors[index], "users": searcher, "limit": 100}
-            for name, sql in kinds.items():
-                elapsed, count = timed(conn, sql, params)
+            for name, (sql, ef_search) in kinds.items():
+                elapsed, count = timed(conn, sql, params, ef_search)
                 timings[name].append(elapsed)
                 result_counts[name].append(count)
         result["latency_ms"] = {

@@ -248,11 +248,13 @@ class Int8Recipe:
 # Text: per-tensor int8 keeps cosine >= 0.9995 and is what a short query's weight-bound encode needs.
 TEXTUAL_INT8 = Int8Recipe("int8", per_channel=False, reduce_range=False)
 # Image: per-channel 7-bit weights. Without VNNI (AVX2) int8 products are summed pairwise into 16-bit
-# saturating lanes; full-range weights saturate and the image embedding drifts to cosine ~0.985, 7-bit
+# saturating lanes; full-range weights saturate and the image embedding drifts to cosine ~0.98, 7-bit
 # weights cannot saturate (cosine 0.9998 on ViT-B-16), at the same speed.
 VISUAL_INT8 = Int8Recipe("int8-pc7", per_channel=True, reduce_range=True)
 # Below this cosine to fp32 on the probe inputs, a quantised encoder is not used (fp32 serves instead).
 INT8_MIN_COSINE = 0.999
+# Bumped when probe_inputs changes, so recorded fidelities are measured again.
+_PROBE_REVISION = 1
 
 
 def int8_path(fp32_path: Path, recipe: Int8Recipe) -> Path:
@@ -306,10 +308,11 @@ def probe_inputs(part: str, resolution: int) -> list[NDArray[Any]]:
     return [preprocess_image(picture, resolution) for picture in pictures]
 
 
-def int8_fidelity(fp32_path: Path, quantised_path: Path, probes: list[NDArray[Any]]) -> float:
-    """The lowest cosine between fp32 and int8 embeddings over the probes (cached next to the int8 file)."""
+def int8_fidelity(fp32_path: Path, quantised_path: Path, part: str, resolution: int) -> float:
+    """The lowest cosine between fp32 and int8 embeddings over probe_inputs (cached next to the int8 file,
+    so later loads neither build the probes nor open the fp32 graph)."""
     record = quantised_path.with_suffix(".fidelity.json")
-    stamp = {"int8_mtime_ns": quantised_path.stat().st_mtime_ns, "probes": len(probes)}
+    stamp = {"int8_mtime_ns": quantised_path.stat().st_mtime_ns, "probes": _PROBE_REVISION}
     with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
         saved = json.loads(record.read_text())
         if saved["stamp"] == stamp:
@@ -317,7 +320,7 @@ def int8_fidelity(fp32_path: Path, quantised_path: Path, probes: list[NDArray[An
     reference, quantised = onnx_session(fp32_path, 0), onnx_session(quantised_path, 0)
     name = reference.get_inputs()[0].name
     lowest = 1.0
-    for probe in probes:
+    for probe in probe_inputs(part, resolution):
         a = normalise(np.asarray(reference.run(None, {name: probe})[0][0], dtype=np.float32))
         b = normalise(np.asarray(quantised.run(None, {name: probe})[0][0], dtype=np.float32))
         lowest = min(lowest, float(np.dot(a, b)))
@@ -389,8 +392,7 @@ class _ClipEncoder(InferenceModel):
         """The int8 graph of this encoder, or None when it strays from fp32 (cosine < INT8_MIN_COSINE)."""
         recipe = VISUAL_INT8 if self.part == "visual" else TEXTUAL_INT8
         path = ensure_int8(fp32_path, recipe)
-        probes = probe_inputs(self.part, input_resolution(self.architecture))
-        self.int8_cosine = int8_fidelity(fp32_path, path, probes)
+        self.int8_cosine = int8_fidelity(fp32_path, path, self.part, input_resolution(self.architecture))
         if self.int8_cosine < INT8_MIN_COSINE:
             log.warning(
                 "int8 encoder strays from fp32, serving fp32",
