@@ -17,6 +17,9 @@ CN_CLIP_MODELS: Final[dict[str, int]] = {
 #: The model served when nothing else is configured (MT Photos endpoints, docs examples).
 DEFAULT_CN_CLIP_MODEL: Final = "ViT-B-16__cn-clip"
 
+#: An upstream name an unpatched Immich accepts with the same dimension (512), to alias to the default model.
+UPSTREAM_ALIAS_MODEL: Final = "ViT-B-16__openai"
+
 
 def cn_clip_architecture(model_name: str) -> str | None:
     """Return the cn_clip architecture (e.g. ``ViT-B-16``) for a served name, or None if not Chinese-CLIP."""
