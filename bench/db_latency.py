@@ -1,6 +1,6 @@
 """Benchmark: OCR-only, hybrid and vector-only search latency, index builds and backfill, as JSON.
 
-Usage: python bench/db_latency.py --assets 10000 100000 [--queries 200] [--dsn DSN [--reuse]]
+Usage: python -m bench.db_latency --assets 10000 100000 [--queries 200] [--dsn DSN [--reuse]]
 Without --dsn each size runs in its own throwaway PostgreSQL 15 + pgvector cluster. With --dsn and
 --reuse, a library of the same size loaded by an earlier run is measured again without reloading.
 """
@@ -11,18 +11,16 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import psycopg
 
 from db_extension.backfill import backfill
-from db_extension.embedded import EmbeddedPostgres
-from db_extension.immich_schema import CLIP_INDEX, create_immich_schema
 from db_extension.installer import install
-from db_extension.synthetic import LATIN, WORDS, load_library
+from e2e.postgres import EmbeddedPostgres
+from testsupport.immich_schema import CLIP_INDEX, create_immich_schema
+from testsupport.synthetic import LATIN, WORDS, load_library
 
 VECTOR_ONLY = """
 SELECT a.id FROM asset a JOIN smart_search s ON s."assetId" = a.id
@@ -80,8 +78,6 @@ def loaded_assets(conn: Any) -> int:
 def run_size(
     dsn: str, assets: int, queries: int, seed: int, immich_shape: bool = True, reuse: bool = False
 ) -> dict[str, Any]:
-    import psycopg
-
     result: dict[str, Any] = {"assets": assets}
     with psycopg.connect(dsn) as conn:
         present = loaded_assets(conn)

@@ -8,7 +8,7 @@ them (asset_ocr boxes + ocr_search tokens), and searched two ways:
 Ground truth is the *rendered* text: an image is relevant when every space-separated part of the query
 occurs in it (case/width-folded).
 
-Usage: python bench/db_quality.py [--images 120] [--seed 7] [--dsn DSN]
+Usage: python -m bench.db_quality [--images 120] [--seed 7] [--dsn DSN]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import random
-import sys
 import time
 import unicodedata
 import uuid
@@ -25,11 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import psycopg
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
+from rapidocr_onnxruntime import RapidOCR
 
-from db_extension.embedded import EmbeddedPostgres
-from db_extension.immich_schema import create_immich_schema, tokenize_like_immich
 from db_extension.installer import install
+from e2e.postgres import EmbeddedPostgres
+from testsupport.immich_schema import create_immich_schema, tokenize_like_immich
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
@@ -177,10 +179,6 @@ def _rng_state(stored: list[Any]) -> tuple[Any, ...]:
 
 
 def _render_and_ocr(rng: random.Random, count: int) -> tuple[list[Image], float]:
-    from PIL import Image as PILImage
-    from PIL import ImageDraw, ImageFont
-    from rapidocr_onnxruntime import RapidOCR
-
     engine = RapidOCR()
     title_font = ImageFont.truetype(str(FONT_PATH), 84)
     body_font = ImageFont.truetype(str(FONT_PATH), 40)
@@ -271,8 +269,6 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run(dsn: str, image_count: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
-    import psycopg
-
     rng = random.Random(seed)
     images, ocr_seconds = render_and_ocr(rng, image_count, cache)
     with psycopg.connect(dsn, autocommit=True) as conn:

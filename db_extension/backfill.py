@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
+
 from db_extension.connection import connect
 from db_extension.errors import explain
 from db_extension.installer import require_installed
@@ -38,8 +40,6 @@ def backfill(
     The cursor (last asset id done) is stored in immich_aio.meta after each batch, so an interrupted run
     resumes where it stopped; `restart` starts again from the first asset.
     """
-    import psycopg
-
     started = time.perf_counter()
     with connect(dsn) as conn:
         try:

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from db_extension.backfill import backfill as run_backfill
+from db_extension.errors import DbExtensionError
+from db_extension.installer import Status
+from db_extension.installer import install as run_install
+from db_extension.installer import status as read_status
+from db_extension.installer import uninstall as run_uninstall
+from db_extension.search import search as run_search
+from ml_service.models.clip_names import UPSTREAM_ALIAS_MODEL
 
 app = typer.Typer(help="Install, inspect and query the Chinese OCR/hybrid search SQL.", no_args_is_help=True)
 
@@ -13,18 +24,13 @@ DSN_OPTION = typer.Option(..., "--dsn", envvar="IMMICH_AIO_DSN", help="PostgreSQ
 
 
 def _fail(error: Exception) -> typer.Exit:
-    from rich.console import Console
-
     Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
     return typer.Exit(code=1)
 
 
-def _print_status(status: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+def _print_status(status: Status) -> None:
     table = Table(show_header=False, box=None)
-    for key, value in status.as_dict().items():
+    for key, value in status.to_json().items():
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     Console().print(table)
 
@@ -37,9 +43,6 @@ def install(
     ),
 ) -> None:
     """Install (or upgrade) the SQL objects; safe to run again."""
-    from db_extension.errors import DbExtensionError
-    from db_extension.installer import install as run_install
-
     try:
         status = run_install(dsn, backfill=backfill)
     except DbExtensionError as error:
@@ -51,15 +54,12 @@ def install(
 @app.command()
 def status(dsn: str = DSN_OPTION, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show whether the SQL is installed and which segmenter it uses."""
-    from db_extension.errors import DbExtensionError
-    from db_extension.installer import status as read_status
-
     try:
         current = read_status(dsn)
     except DbExtensionError as error:
         raise _fail(error) from error
     if as_json:
-        typer.echo(json.dumps(current.as_dict()))
+        typer.echo(json.dumps(current.to_json()))
     else:
         _print_status(current)
     if not current.installed:
@@ -69,9 +69,6 @@ def status(dsn: str = DSN_OPTION, as_json: bool = typer.Option(False, "--json", 
 @app.command()
 def uninstall(dsn: str = DSN_OPTION) -> None:
     """Remove immich-aio's schema and triggers; Immich's own data is untouched."""
-    from db_extension.errors import DbExtensionError
-    from db_extension.installer import uninstall as run_uninstall
-
     try:
         run_uninstall(dsn)
     except DbExtensionError as error:
@@ -88,11 +85,6 @@ def backfill(
     ),
 ) -> None:
     """Build OCR documents for existing rows (resumable, batched)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from db_extension.backfill import backfill as run_backfill
-    from db_extension.errors import DbExtensionError
-
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
     ) as progress:
@@ -120,16 +112,13 @@ def search(
     limit: int = typer.Option(20, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
     ml_url: str | None = typer.Option(None, "--ml-url", help="ML service for the text embedding (hybrid)."),
-    model: str = typer.Option("ViT-B-16__openai", help="CLIP model name sent to the ML service."),
+    model: str = typer.Option(UPSTREAM_ALIAS_MODEL, help="CLIP model name sent to the ML service."),
     mode: str = typer.Option("rrf", help="Fusion: rrf or weighted."),
     k: int = typer.Option(60, min=1, help="RRF constant k."),
     partners: bool = typer.Option(True, help="Include partners who share into the user's timeline."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {assetId, score, ...}."),
 ) -> None:
     """Search: `ocr:TEXT` ranks OCR text only; anything else fuses CLIP and OCR ranking."""
-    from db_extension.errors import DbExtensionError
-    from db_extension.search import search as run_search
-
     if mode not in ("rrf", "weighted"):
         raise _fail(DbExtensionError("--mode must be rrf or weighted"))
     try:
@@ -148,11 +137,8 @@ def search(
     except DbExtensionError as error:
         raise _fail(error) from error
     if as_json:
-        typer.echo(json.dumps([hit.as_dict() for hit in hits], ensure_ascii=False))
+        typer.echo(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table("#", "assetId", "score", "clip rank", "ocr rank")
     for position, hit in enumerate(hits, start=offset + 1):
         table.add_row(

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import psycopg
 
 from db_extension.errors import explain
-
-if TYPE_CHECKING:
-    import psycopg
 
 
 def connect(
     dsn: str, *, autocommit: bool = True, timeout_seconds: int = 10
 ) -> psycopg.Connection[tuple[Any, ...]]:
     """Connect to PostgreSQL or raise DbExtensionError saying why not."""
-    import psycopg
-
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=timeout_seconds)
     except psycopg.Error as error:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 
 class DbExtensionError(Exception):
     """A failure the user can act on; the message says what is wrong and what to do."""
@@ -11,9 +15,6 @@ class DbExtensionError(Exception):
 
 def explain(error: BaseException, dsn: str = "") -> DbExtensionError:
     """Map a psycopg (or other) error to a DbExtensionError with a readable message."""
-    import psycopg
-    from psycopg import errors as pg_errors
-
     where = f" ({redact(dsn)})" if dsn else ""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, DbExtensionError):
@@ -44,8 +45,6 @@ def explain(error: BaseException, dsn: str = "") -> DbExtensionError:
 
 def redact(dsn: str) -> str:
     """The DSN without its password, for messages."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
     try:
         params: dict[str, Any] = conninfo_to_dict(dsn)
     except Exception:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import psycopg
+
 from db_extension.connection import connect
 from db_extension.errors import DbExtensionError, explain
 
@@ -30,15 +32,15 @@ class Status:
     assets_with_ocr: int
     triggers: tuple[str, ...]
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "installed": self.installed,
             "version": self.version,
             "segmenter": self.segmenter,
-            "zhparser_available": self.zhparser_available,
-            "pgvector_version": self.pgvector_version,
+            "zhparserAvailable": self.zhparser_available,
+            "pgvectorVersion": self.pgvector_version,
             "documents": self.documents,
-            "assets_with_ocr": self.assets_with_ocr,
+            "assetsWithOcr": self.assets_with_ocr,
             "triggers": list(self.triggers),
         }
 
@@ -56,8 +58,6 @@ def uninstall(dsn: str) -> Status:
 
 
 def _run_script(dsn: str, script: str, *, skip_backfill: bool) -> None:
-    import psycopg
-
     with connect(dsn, autocommit=False) as conn:
         try:
             with conn.cursor() as cur:
@@ -72,8 +72,6 @@ def _run_script(dsn: str, script: str, *, skip_backfill: bool) -> None:
 
 def status(dsn: str) -> Status:
     """Report the installed version, segmenter, document counts and triggers."""
-    import psycopg
-
     with connect(dsn) as conn:
         try:
             return _status(conn)

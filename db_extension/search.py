@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+import httpx
+import psycopg
 
 from db_extension.connection import connect
 from db_extension.errors import DbExtensionError, explain
 from db_extension.installer import require_installed
+from ml_service.models.clip_names import UPSTREAM_ALIAS_MODEL
 
 # `ocr:` in any case, with an ASCII or full-width colon, spaces allowed around it.
 _OCR_PREFIX = re.compile(r"^\s*ocr\s*[:：]\s*", re.IGNORECASE)
 
-DEFAULT_CLIP_MODEL = "ViT-B-16__openai"
 SearchMode = Literal["rrf", "weighted"]
 
 
@@ -46,16 +50,14 @@ class SearchHit:
     clipDistance: float | None = None
     ocrScore: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def embed_text(
-    ml_url: str, text: str, *, model: str = DEFAULT_CLIP_MODEL, language: str = "zh"
+    ml_url: str, text: str, *, model: str = UPSTREAM_ALIAS_MODEL, language: str = "zh"
 ) -> list[float]:
     """Ask an Immich ML service (Immich's own protocol) for the CLIP text embedding of `text`."""
-    import httpx
-
     entries = {"clip": {"textual": {"modelName": model, "options": {"language": language}}}}
     url = ml_url.rstrip("/") + "/predict"
     try:
@@ -105,7 +107,7 @@ def search(
     limit: int = 20,
     offset: int = 0,
     ml_url: str | None = None,
-    model: str = DEFAULT_CLIP_MODEL,
+    model: str = UPSTREAM_ALIAS_MODEL,
     mode: SearchMode = "rrf",
     k: int = 60,
     with_partners: bool = True,
@@ -115,8 +117,6 @@ def search(
 
     A hybrid query needs its text embedding: given directly, or fetched from the ML service at `ml_url`.
     """
-    import psycopg
-
     parsed = parse_query(query)
     _check_uuid(user_id)
     if not parsed.ocr_only and embedding is None:
@@ -162,8 +162,6 @@ def search(
 
 
 def _check_uuid(value: str) -> None:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError as error:

@@ -1,4 +1,4 @@
-"""The browser steps: Debian's Chromium driven by playwright-core (from npm) via e2e/browser/steps.cjs."""
+"""The browser steps: Debian's Chromium driven by playwright-core (from npm) via e2e/browser_steps.cjs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from patcher.node import npm_cli
 
 PLAYWRIGHT_CORE = "1.65.1"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -22,7 +24,7 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-STEPS_SCRIPT = Path(__file__).parent / "browser" / "steps.cjs"
+STEPS_SCRIPT = Path(__file__).with_name("browser_steps.cjs")
 
 
 class BrowserError(RuntimeError):
@@ -73,8 +75,6 @@ def ensure_playwright_core(node: Path, cache: Path) -> Path:
     modules = prefix / "node_modules"
     if (modules / "playwright-core" / "package.json").exists():
         return modules
-    from patcher.node import npm_cli
-
     argv = [
         str(node),
         str(npm_cli(node)),

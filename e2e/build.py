@@ -19,12 +19,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from e2e import geodata
-
-if TYPE_CHECKING:
-    from patcher.node import Toolchain
+from patcher.errors import PatcherError
+from patcher.node import Toolchain, prepare
 
 STAMP = "node_modules/.immich-aio-e2e-build.json"
 PNPM_ENV = {"COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
@@ -46,9 +44,6 @@ class BuildResult:
 
 def find_toolchain(tree: Path) -> Toolchain:
     """Node and pnpm as the tree asks for them, via the patcher's toolchain discovery (cached installs)."""
-    from patcher.errors import PatcherError
-    from patcher.node import prepare
-
     try:
         toolchain = prepare(tree)
     except PatcherError as error:

@@ -5,14 +5,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-DEFAULT_SOURCE = "https://github.com/immich-app/immich.git"
+from patcher.gitops import UPSTREAM_URL
+from patcher.node import cache_root
 
 
 def default_cache() -> Path:
     """$IMMICH_AIO_CACHE/e2e (default ~/.cache/immich-aio/e2e), next to the patcher's toolchains."""
-    from patcher.node import cache_root
-
     return cache_root() / "e2e"
 
 
@@ -22,7 +22,7 @@ def e2e(
     ] = "v3.1.0",
     source: Annotated[
         str, typer.Option("--source", help="Upstream Immich git repository: a local path/mirror or a URL.")
-    ] = DEFAULT_SOURCE,
+    ] = UPSTREAM_URL,
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave the stack running after the checks (Ctrl-C stops it).")
     ] = False,
@@ -56,8 +56,7 @@ def e2e(
     ] = False,
 ) -> None:
     """Patch, build and start a real Immich with ml_service and PostgreSQL, then prove it works end to end."""
-    from rich.console import Console
-
+    # e2e.run needs the [ml] and [db] extras (Pillow, psycopg); a patcher-only install still starts the CLI.
     from e2e.run import RunOptions, run
 
     cache_dir = (cache or default_cache()).resolve()

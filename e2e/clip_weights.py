@@ -18,6 +18,7 @@ def checkpoint_file(weights_dir: Path, architecture: str = ARCHITECTURE) -> Path
     """Where cn_clip's load_from_name(architecture, download_root=weights_dir) looks for the checkpoint."""
     if architecture in KNOWN_FILES:
         return weights_dir / KNOWN_FILES[architecture]
+    # cn_clip imports torch (seconds); only architectures this module does not know ask it.
     from cn_clip.clip.utils import _MODELS
 
     return weights_dir / str(_MODELS[architecture][1])
@@ -28,6 +29,7 @@ def ensure_random_checkpoint(weights_dir: Path, architecture: str = ARCHITECTURE
     path = checkpoint_file(weights_dir, architecture)
     if path.is_file():
         return path
+    # torch and cn_clip take seconds to import; only needed when the checkpoint is not there yet.
     import torch
     from cn_clip.clip.utils import _MODEL_INFO, create_model
 

@@ -10,14 +10,11 @@ from pathlib import Path
 
 from e2e import browser, build, checks, clip_weights, services
 from e2e.immich_api import ImmichClient
+from e2e.observe import Library
 from e2e.ports import PortAllocator, is_port_free
 from e2e.report import Outcome, Report
 from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted, wait_until
-
-CN_CLIP_MODEL = "ViT-B-16__cn-clip"
-# An upstream model of the same dimension (512) that an unpatched Immich accepts; ml_service serves
-# Chinese-CLIP under this name through its alias setting.
-UPSTREAM_ALIAS_MODEL = "ViT-B-16__openai"
+from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
 
 
 @dataclass(frozen=True)
@@ -34,11 +31,16 @@ class RunOptions:
 
 
 def clip_model_for(tree: Path) -> tuple[str, dict[str, str]]:
-    """The CLIP model name to select in Immich, and the ml_service env that serves it as Chinese-CLIP."""
+    """The CLIP model name to select in Immich, and the ml_service env that serves it as Chinese-CLIP.
+
+    An unpatched tree knows no Chinese-CLIP name: ml_service then serves it under UPSTREAM_ALIAS_MODEL.
+    """
     constants = (tree / "server" / "src" / "constants.ts").read_text(encoding="utf-8")
-    if f"'{CN_CLIP_MODEL}'" in constants or f'"{CN_CLIP_MODEL}"' in constants:
-        return CN_CLIP_MODEL, {}
-    return UPSTREAM_ALIAS_MODEL, {"IMMICH_AIO_ML_CLIP_ALIASES": f"{UPSTREAM_ALIAS_MODEL}={CN_CLIP_MODEL}"}
+    if f"'{DEFAULT_CN_CLIP_MODEL}'" in constants or f'"{DEFAULT_CN_CLIP_MODEL}"' in constants:
+        return DEFAULT_CN_CLIP_MODEL, {}
+    return UPSTREAM_ALIAS_MODEL, {
+        "IMMICH_AIO_ML_CLIP_ALIASES": f"{UPSTREAM_ALIAS_MODEL}={DEFAULT_CN_CLIP_MODEL}"
+    }
 
 
 def prepare_tree(options: RunOptions, report: Report) -> Path:
@@ -83,7 +85,7 @@ def run(options: RunOptions) -> Report:
             ml_env = {
                 "IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": str(weights),
                 "IMMICH_AIO_ML_LOG_FORMAT": "text",
-                "IMMICH_AIO_ML_PRELOAD": f"ocr,{CN_CLIP_MODEL}",
+                "IMMICH_AIO_ML_PRELOAD": f"ocr,{DEFAULT_CN_CLIP_MODEL}",
                 **ml_alias_env,
             }
             stack_options = services.StackOptions(
@@ -146,44 +148,43 @@ def drive(
 ) -> None:
     """The API and browser part: the checks in the order a self-hoster would meet them."""
     client = ImmichClient(stack.immich_url)
-    scenario = checks.Scenario(
-        client, stack.database_url, report, stack.supervisor, run_dir / "images", stack.ml_url
-    )
+    library = Library(client, stack.database_url, stack.supervisor, stack.ml_url)
+    image_dir = run_dir / "images"
     try:
         with report.check("admin sign-up, login, Chinese-CLIP + OCR settings") as result:
-            scenario.set_up_admin(stack.ml_url, clip_model)
+            checks.set_up_admin(library, stack.ml_url, clip_model)
             result.detail = f"CLIP model {clip_model}"
         with report.check("upload test images") as result:
-            scenario.upload_all()
-            result.detail = f"{len(scenario.assets)} images"
+            checks.upload_all(library, image_dir, report)
+            result.detail = f"{len(library.assets)} images"
         with report.check("Immich's OCR + smart-search jobs finish through ml_service") as result:
-            seconds = scenario.wait_processed(list(scenario.assets.values()))
+            seconds = library.wait_processed(list(library.assets.values()))
             report.timing("processing_total", seconds)
-            report.timing("processing_per_image", seconds / len(scenario.assets))
-            result.detail = f"{len(scenario.assets)} assets in {seconds:.1f}s"
+            report.timing("processing_per_image", seconds / len(library.assets))
+            result.detail = f"{len(library.assets)} assets in {seconds:.1f}s"
         with report.check("ml_service inference figures", fatal=False) as result:
-            report.figures["ml_inference"] = scenario.ml_inference_figures()
+            report.figures["ml_inference"] = library.ml_inference_figures()
             checks.expect(bool(report.figures["ml_inference"]), "ml_service /metrics shows no inference")
             result.detail = str(report.figures["ml_inference"])
         with report.check("OCR text recovered", fatal=False) as result:
-            result.detail = scenario.check_ocr_text()
+            result.detail = checks.check_ocr_text(library)
         with report.check("locked folder + trash set up"):
-            scenario.hide_assets()
+            checks.hide_assets(library)
         with report.check("ocr: search ranks text matches first", fatal=False) as result:
-            result.detail = scenario.check_ocr_search()
+            result.detail = checks.check_ocr_search(library)
         with report.check("plain query is hybrid-ranked (CLIP + OCR)", fatal=False) as result:
-            result.detail = scenario.check_hybrid_search()
+            result.detail = checks.check_hybrid_search(library)
         with report.check("locked and trashed assets never appear", fatal=False) as result:
-            result.detail = scenario.check_hidden_assets()
+            result.detail = checks.check_hidden_assets(library)
         with report.check("refresh-ocr re-runs OCR for that asset alone", fatal=False) as result:
-            result.detail = scenario.check_refresh("refresh-ocr")
+            result.detail = checks.check_refresh(library, "refresh-ocr")
         with report.check("refresh-smart-search re-runs CLIP for that asset alone", fatal=False) as result:
-            result.detail = scenario.check_refresh("refresh-smart-search")
-        report.figures["search_latency"] = scenario.search_latency_figures()
+            result.detail = checks.check_refresh(library, "refresh-smart-search")
+        report.figures["search_latency"] = library.search_latency_figures()
         if options.skip_browser:
             report.not_run("browser steps", "--skip-browser given")
         else:
-            run_browser(scenario, stack, options, report, tree, node)
+            run_browser(library, stack, options, report, tree, node)
         with report.check("ml_service outage: Immich reports it and recovers", fatal=False) as result:
 
             def stop_ml() -> None:
@@ -192,13 +193,13 @@ def drive(
             def start_ml() -> None:
                 stack.supervisor.restart("ml")
 
-            result.detail = scenario.check_ml_outage(stop_ml, start_ml)
+            result.detail = checks.check_ml_outage(library, image_dir, stop_ml, start_ml)
     finally:
         client.close()
 
 
 def run_browser(
-    scenario: checks.Scenario,
+    library: Library,
     stack: services.Stack,
     options: RunOptions,
     report: Report,
@@ -215,12 +216,12 @@ def run_browser(
         base_url=stack.immich_url,
         email=checks.ADMIN_EMAIL,
         password=checks.ADMIN_PASSWORD,
-        asset_id=scenario.assets["receipt-invoice-title"],
+        asset_id=library.assets["receipt-invoice-title"],
         search_query="ocr:发票",
         menu_item=labels[0],
         toast_text=labels[1],
     )
-    ocr_before = scenario.ocr_done_at().get(plan.asset_id)
+    ocr_before = library.ocr_done_at().get(plan.asset_id)
     with report.check("browser driver runs"):
         result = browser.run_steps(plan, node, options.cache, options.report_dir)
     for step in result.steps:
@@ -228,7 +229,7 @@ def run_browser(
         if step.screenshot:
             report.add_screenshot(step.screenshot)
     with report.check("browser: ocr:发票 shows the expected assets, best first", fatal=False) as check:
-        names = scenario.names(result.search_result_ids)
+        names = library.names(result.search_result_ids)
         checks.expect(bool(names) and names[0] == "receipt-invoice-title", f"browser results: {names}")
         checks.expect(
             set(names) == {"receipt-invoice-title", "receipt-restaurant"}, f"browser results: {names}"
@@ -236,9 +237,9 @@ def run_browser(
         check.detail = f"{names}"
     with report.check("browser: the menu's Refresh OCR re-ran OCR for that asset", fatal=False) as check:
         wait_until(
-            lambda: scenario.ocr_done_at().get(plan.asset_id) != ocr_before, 180, "OCR of the refreshed asset"
+            lambda: library.ocr_done_at().get(plan.asset_id) != ocr_before, 180, "OCR of the refreshed asset"
         )
-        check.detail = f"ocrAt {ocr_before} -> {scenario.ocr_done_at().get(plan.asset_id)}"
+        check.detail = f"ocrAt {ocr_before} -> {library.ocr_done_at().get(plan.asset_id)}"
 
 
 def tear_down(supervisor: Supervisor, ports: PortAllocator, report: Report) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from e2e.ports import LOOPBACK, PortAllocator
+from e2e.postgres import EmbeddedPostgres
 from e2e.supervisor import ProcessSpec, Supervisor, http_probe, tcp_probe
 
 IMMICH_DATABASE = "immich"
@@ -126,18 +129,11 @@ def immich_spec(tree: Path, node: Path, env: Mapping[str, str], ready_timeout: f
 
 
 def start_postgres(supervisor: Supervisor, port: int) -> str:
-    """A throwaway PostgreSQL 15 + pgvector cluster from db_extension.embedded; returns Immich's DSN.
+    """A throwaway PostgreSQL 15 + pgvector cluster (e2e.postgres); returns Immich's DSN.
 
     The cluster (server and directory) is removed by the supervisor's cleanup, also on failure.
     """
-    try:
-        embedded: Any = importlib.import_module("db_extension.embedded")
-    except ImportError as error:
-        raise ServiceError(
-            "db_extension.embedded is not available; pass --database-url to use an existing PostgreSQL "
-            "with pgvector and the contrib extensions"
-        ) from error
-    cluster = embedded.EmbeddedPostgres(database=IMMICH_DATABASE, port=port)
+    cluster = EmbeddedPostgres(database=IMMICH_DATABASE, port=port)
     supervisor.add_cleanup("postgres", cluster.stop)
     cluster.start()
     return str(cluster.dsn)
@@ -145,10 +141,6 @@ def start_postgres(supervisor: Supervisor, port: int) -> str:
 
 def ensure_database(database_url: str) -> None:
     """Create the database named in database_url when it does not exist (connecting to `postgres`)."""
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
     params = conninfo_to_dict(database_url)
     name = str(params.get("dbname") or IMMICH_DATABASE)
     admin = make_conninfo(database_url, dbname="postgres")

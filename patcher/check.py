@@ -3,7 +3,7 @@
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +25,13 @@ class CheckRow:
     message: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {
+            "version": self.version,
+            "series": self.series,
+            "result": self.result,
+            "conflicts": self.conflicts,
+            "message": self.message,
+        }
 
 
 def versions_to_check(source: str, expression: str) -> list[str]:
@@ -43,7 +49,7 @@ def check_version(manifest: Manifest, source: str, tag: str, workdir: Path) -> C
         outcome = engine.apply_series(tree, series, tag, manifest.root, source=source)
         return CheckRow(tag, series.name, outcome.method)
     except PatchConflict as conflict:
-        details = [asdict(c) for c in conflict.conflicts] or [
+        details = [c.to_json() for c in conflict.conflicts] or [
             {"patch": conflict.patch, "reason": conflict.git_output}
         ]
         return CheckRow(tag, series.name, "conflict", details, str(conflict))

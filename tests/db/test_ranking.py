@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from db_extension.embedded import EmbeddedPostgres
+from e2e.postgres import EmbeddedPostgres
 from tests.db.conftest import Library, new_database
 
 # (key, lines as (text, box height)); the first line of a poster/menu is title-sized.

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from e2e import build, geodata
-from e2e.run import CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL, clip_model_for
+from e2e.run import clip_model_for
+from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL as CN_CLIP_MODEL
+from ml_service.models.clip_names import UPSTREAM_ALIAS_MODEL
 
 
 def git(tree: Path, *args: str) -> None:
@@ -100,7 +102,7 @@ def test_clip_model_choice_follows_the_tree(tree: Path) -> None:
 
 
 def test_inference_means_from_prometheus_text() -> None:
-    from e2e.checks import inference_means
+    from e2e.observe import inference_means
 
     text = "\n".join(
         [

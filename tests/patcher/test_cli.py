@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from patcher.cli import app
+from immich_aio.cli import app
 
 from .conftest import Upstream, tree_fingerprint
 
@@ -20,7 +20,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def test_help_lists_every_verb() -> None:
     code, out, _ = invoke("--help")
     assert code == 0
-    for verb in ("patch", "status", "revert", "check", "verify", "list", "serve", "db"):
+    for verb in ("patch", "status", "revert", "check", "verify", "list", "serve", "db", "e2e"):
         assert verb in out
 
 

@@ -42,7 +42,7 @@ def test_every_patch_has_a_header_and_parses(series: manifest.Series) -> None:
 @pytest.mark.parametrize("series", SHIPPED.series, ids=lambda s: s.name)
 def test_every_placement_exists_and_renders(series: manifest.Series) -> None:
     for item in series.placements(SHIPPED.root):
-        body = placement.render(item, SHIPPED.root, placement.template_context(series.base, series.name))
+        body = placement.render(item, SHIPPED.root, placement.template_context(series.base, series))
         assert body, f"{item.dest} renders empty"
 
 

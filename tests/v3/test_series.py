@@ -41,7 +41,7 @@ def added_lines(path_fragment: str, removed: bool = False) -> list[str]:
 
 def rendered(dest: str, tag: str) -> str:
     (item,) = [p for p in SERIES.placements(SHIPPED.root) if p.dest == dest]
-    return placement.render(item, SHIPPED.root, placement.template_context(tag, "v3")).decode("utf-8")
+    return placement.render(item, SHIPPED.root, placement.template_context(tag, SERIES)).decode("utf-8")
 
 
 def test_the_manifest_serves_every_v3_release_with_this_series_and_nothing_else() -> None:
@@ -68,6 +68,8 @@ def test_every_patch_has_a_header_naming_the_v3_range(patch: manifest.PatchFile)
     assert header.versions == "v3.0.0..v3.1.0"
     assert len(header.description) > 20
     assert header.fields.get("Author") == "immich-aio"
+    assert header.fields.get("Forwarded") == "not-needed"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", header.fields.get("Last-Update", "")), "Last-Update YYYY-MM-DD"
 
 
 @pytest.mark.parametrize("patch", SERIES.patches(), ids=lambda p: p.name)
@@ -175,7 +177,8 @@ def test_every_new_string_exists_in_english_and_simplified_chinese() -> None:
     assert english.keys() == chinese.keys()
     assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())
     used: set[str] = set()
-    sources = [p.read_text(encoding="utf-8") for p in (ROOT / "ui_snippets" / "v3").iterdir()]
+    snippets = [p.source for p in SERIES.placements(SHIPPED.root) if p.dest.startswith("web/")]
+    sources = [p.read_text(encoding="utf-8") for p in snippets]
     sources += ["\n".join(added_lines("web/src"))]
     for source in sources:
         used |= set(re.findall(r"\$t\('([\w.]+)'\)", source))

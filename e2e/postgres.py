@@ -1,4 +1,4 @@
-"""Start and stop a throwaway local PostgreSQL cluster for tests, benchmarks and end-to-end runs."""
+"""A throwaway local PostgreSQL cluster from Debian's binaries: the e2e database (tests use it too)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The slice of Immich v3.1's database schema that db_extension reads, for tests, benchmarks and e2e runs.
+"""The slice of Immich v3.1's database schema that db_extension reads, for tests and benchmarks.
 
 Written from the column lists of Immich's table definitions (names and types only); a real Immich
 database has many more columns, indexes and triggers that the SQL here does not touch.

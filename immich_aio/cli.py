@@ -1,0 +1,20 @@
+"""The `immich-aio` command: one root that mounts the patcher, the ML service, the database and e2e CLIs."""
+
+import typer
+
+from db_extension.cli import app as db_app
+from e2e.cli import e2e
+from ml_service.cli import serve
+from patcher.cli import app as patcher_app
+
+app = typer.Typer(
+    help="Make Immich excellent at Chinese search: patch an Immich checkout, serve ML, manage the database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+# patch, status, revert, check, verify, list: the patcher's commands sit at the top level.
+app.add_typer(patcher_app)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.command("e2e")(e2e)
