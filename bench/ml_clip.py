@@ -1,5 +1,6 @@
 """Benchmark Chinese-CLIP: seed-style torch eager batch 1 vs the service's ONNX paths; prints JSON figures.
 
+Run from the repository root: ``python -m bench.ml_clip [--weights-dir DIR] [--repeat 12] [--threads N]``.
 Weights: a cn_clip checkpoint in --weights-dir, or (default) the real architecture with random weights,
 which gives true timings (weights do not change the amount of compute).
 """
@@ -21,9 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from cn_clip.clip import load_from_name, tokenize
+from cn_clip.clip.utils import _MODEL_INFO, create_model
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import ml_service
+from ml_service.models.clip.checkpoint import checkpoint_path, input_resolution
+from ml_service.models.clip.export import onnx_paths
+from ml_service.models.clip.quantize import Int8Recipe, ensure_int8
+from ml_service.models.clip.session import onnx_session
+from ml_service.models.clip.textual import ClipTextualModel
+from ml_service.models.clip.visual import ClipVisualModel, preprocess_image
 
 QUERIES = [
     "猫",
@@ -38,11 +48,6 @@ QUERIES = [
 
 
 def build_random_checkpoint(directory: Path, architecture: str) -> None:
-    import torch
-    from cn_clip.clip.utils import _MODEL_INFO, create_model
-
-    from ml_service.models.clip import checkpoint_path
-
     path = checkpoint_path(directory, architecture)
     if path.is_file():
         return
@@ -112,9 +117,6 @@ def photos(count: int) -> list[Image.Image]:
 
 def seed_style(weights: Path, architecture: str, threads: int) -> Contender:
     """How the seed served it: cn_clip's loader, torch eager, batch 1, texts padded to 52 tokens."""
-    import torch
-    from cn_clip.clip import load_from_name, tokenize
-
     torch.set_num_threads(threads)
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -135,8 +137,6 @@ def seed_style(weights: Path, architecture: str, threads: int) -> Contender:
 
 def service_path(weights: Path, architecture: str, threads: int, backend: str) -> Contender:
     """The service's encoders with one backend (onnx = fp32, onnx-int8 = the default)."""
-    from ml_service.models.clip import ClipTextualModel, ClipVisualModel
-
     name = f"{architecture}__cn-clip"
     visual = ClipVisualModel(name, architecture, weights, backend, threads)
     textual = ClipTextualModel(name, architecture, weights, backend, threads)
@@ -151,15 +151,6 @@ def service_path(weights: Path, architecture: str, threads: int, backend: str) -
 def full_range_image_probe(weights: Path, architecture: str) -> Any:
     """The image encoder quantised with full-range per-tensor int8 weights (the text recipe), to show why
     the image encoder uses 7-bit per-channel weights instead."""
-    from ml_service.models.clip import (
-        Int8Recipe,
-        ensure_int8,
-        input_resolution,
-        onnx_paths,
-        onnx_session,
-        preprocess_image,
-    )
-
     recipe = Int8Recipe("int8-fullrange-probe", per_channel=False, reduce_range=False)
     session = onnx_session(ensure_int8(onnx_paths(weights, architecture)[0], recipe), 0)
     pixels = preprocess_image(photos(1)[0], input_resolution(architecture))
@@ -173,7 +164,8 @@ import json
 from pathlib import Path
 from PIL import Image
 from ml_service.models.ocr import OcrModel, OcrOptions
-from ml_service.models.clip import ClipTextualModel, ClipVisualModel
+from ml_service.models.clip.textual import ClipTextualModel
+from ml_service.models.clip.visual import ClipVisualModel
 w = Path({str(weights)!r}); a = {architecture!r}; t = {threads}
 ocr = OcrModel(threads=t); ocr.load()
 v = ClipVisualModel(a + "__cn-clip", a, w, "onnx-int8", t); v.load()
@@ -184,7 +176,11 @@ ocr.predict(img, OcrOptions()); v.predict(img); x.predict("海边日落")
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({{"peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}}))
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    # The child runs inline code, so it finds ml_service only if the directory holding it is on its path.
+    source_root = str(Path(ml_service.__file__).resolve().parents[1])
+    python_path = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=python_path)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"memory probe failed: {out.stderr[-2000:]}")
     figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])

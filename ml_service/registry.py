@@ -11,7 +11,8 @@ from ml_service.config import Settings
 from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.base import InferenceModel
-from ml_service.models.clip import ClipTextualModel, ClipVisualModel
+from ml_service.models.clip.textual import ClipTextualModel
+from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from ml_service.models.ocr import OcrModel
 

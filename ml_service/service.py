@@ -12,7 +12,8 @@ from ml_service.config import Settings
 from ml_service.imaging import decode_image
 from ml_service.limits import InferenceLimiter
 from ml_service.metrics import Metrics
-from ml_service.models.clip import ClipTextualModel, ClipVisualModel
+from ml_service.models.clip.textual import ClipTextualModel
+from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.ocr import OcrModel, OcrOptions, OcrResult
 from ml_service.proxy import UpstreamProxy
 from ml_service.registry import OCR_MODEL_NAME, ModelRegistry

@@ -69,7 +69,7 @@ def clip_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from cn_clip.clip.utils import _MODEL_INFO, create_model
 
-    from ml_service.models.clip import checkpoint_path
+    from ml_service.models.clip.checkpoint import checkpoint_path
 
     directory = tmp_path_factory.mktemp("cn-clip")
     torch.manual_seed(20240607)

@@ -14,19 +14,15 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml_service.config import Settings
-from ml_service.models.clip import (
-    INT8_MIN_COSINE,
-    VISUAL_INT8,
-    ClipTextualModel,
-    ClipVisualModel,
+from ml_service.models.clip.export import (
     class_token_shortcut_applies,
     encode_image_class_token_only,
     ensure_onnx_export,
-    int8_path,
     onnx_paths,
-    preprocess_image,
-    tokenize,
 )
+from ml_service.models.clip.quantize import INT8_MIN_COSINE, VISUAL_INT8, int8_path
+from ml_service.models.clip.textual import ClipTextualModel, tokenize
+from ml_service.models.clip.visual import ClipVisualModel, preprocess_image
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from tests.ml.conftest import CLIP_ARCH, CLIP_DIM, CLIP_NAME, encode
 
@@ -161,7 +157,7 @@ def test_int8_image_encoder_stays_close_to_fp32(
 def test_int8_encoder_that_strays_is_not_served(
     clip_weights_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import ml_service.models.clip as clip_module
+    import ml_service.models.clip.quantize as clip_module
 
     # A bar no quantised graph can clear stands in for weights whose int8 version drifts.
     monkeypatch.setattr(clip_module, "INT8_MIN_COSINE", 1.000001)

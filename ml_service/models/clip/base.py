@@ -1,0 +1,100 @@
+"""What both Chinese-CLIP encoders share: choosing, loading and running a backend (ONNX int8/fp32, torch)."""
+
+import logging
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ml_service.errors import ServiceError
+from ml_service.models.base import InferenceModel
+from ml_service.models.clip.checkpoint import load_torch_model
+from ml_service.models.clip.export import ExportedGraphs, ensure_onnx_export
+from ml_service.models.clip.quantize import Int8Recipe, faithful_int8
+from ml_service.models.clip.session import embed, normalise, onnx_session
+
+log = logging.getLogger("ml_service.clip")
+
+
+class ClipEncoder(InferenceModel):
+    """One encoder of a cn_clip checkpoint; subclasses supply their graph, recipe, probes and torch call."""
+
+    #: How this encoder's graph is quantised for the onnx-int8 backend.
+    int8_recipe: ClassVar[Int8Recipe]
+
+    def __init__(
+        self,
+        model_name: str,
+        architecture: str,
+        weights_dir: Path,
+        backend: str,
+        threads: int,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    ) -> None:
+        super().__init__(model_name)
+        self.providers = providers
+        self.architecture = architecture
+        self.weights_dir = weights_dir
+        self.backend = backend
+        self.threads = threads
+        self._session: Any = None
+        self._torch_model: Any = None
+        self._active = "none"
+        #: Lowest cosine of the int8 graph to fp32 on the probe inputs (onnx-int8 backend only).
+        self.int8_cosine: float | None = None
+
+    @abstractmethod
+    def _graph(self, graphs: ExportedGraphs) -> Path:
+        """This encoder's fp32 graph among the checkpoint's exported ones."""
+
+    @abstractmethod
+    def _probe_inputs(self) -> list[NDArray[Any]]:
+        """Fixed, varied inputs on which the int8 graph is compared with the fp32 one."""
+
+    @abstractmethod
+    def _encode_torch(self, model: Any, batch: Any) -> Any:
+        """This encoder's call on cn_clip's torch model for a batch tensor."""
+
+    def _load(self) -> None:
+        if self.backend in ("onnx", "onnx-int8"):
+            quantised: Path | None = None
+            try:
+                path = self._graph(ensure_onnx_export(self.weights_dir, self.architecture, self.threads))
+                if self.backend == "onnx-int8":
+                    quantised, self.int8_cosine = faithful_int8(path, self.int8_recipe, self._probe_inputs)
+            except ServiceError:
+                raise
+            except Exception as error:  # e.g. read-only weights dir: keep serving through torch
+                log.warning("ONNX export failed, serving with torch", extra={"error": str(error)})
+            else:
+                self._session = onnx_session(quantised or path, self.threads, self.providers)
+                self._active = "onnx-int8" if quantised else "onnx"
+                return
+        self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
+        self._active = "torch"
+
+    def _unload(self) -> None:
+        self._session = None
+        self._torch_model = None
+
+    @property
+    def active_backend(self) -> str:
+        """The backend actually serving: onnx, onnx-int8, or torch (also after a failed export)."""
+        return self._active
+
+    def _run(self, tensor: NDArray[Any]) -> NDArray[np.float32]:
+        if self._session is not None:
+            return embed(self._session, tensor)
+        if self._torch_model is not None:
+            return normalise(self._run_torch(tensor)[0])
+        raise RuntimeError(f"{self.model_name} used before load()")
+
+    def _run_torch(self, tensor: NDArray[Any]) -> NDArray[np.float32]:
+        # torch costs ~4 s and ~0.9 GB RSS to import (measured); only the torch backend gets here.
+        import torch
+
+        with torch.inference_mode():
+            result = self._encode_torch(self._torch_model, torch.from_numpy(tensor))
+        return np.asarray(result.float().numpy(), dtype=np.float32)
