@@ -1,23 +1,13 @@
 """Command-line entry for the ML service (`immich-aio serve`)."""
 
-import os
-
 import typer
 
-
-def _default_port() -> int:
-    raw = os.environ.get("IMMICH_AIO_ML_PORT") or os.environ.get("IMMICH_PORT") or "3003"
-    return int(raw) if raw.isdigit() else 3003
+from ml_service.logs import setup_logging
 
 
 def serve(
-    host: str = typer.Option(
-        os.environ.get("IMMICH_AIO_ML_HOST") or os.environ.get("IMMICH_HOST") or "0.0.0.0",
-        help="Interface to listen on (env IMMICH_AIO_ML_HOST).",
-    ),
-    port: int = typer.Option(
-        _default_port(), help="Port (env IMMICH_AIO_ML_PORT; Immich ML's default is 3003)."
-    ),
+    host: str | None = typer.Option(None, help="Interface to listen on (env IMMICH_AIO_ML_HOST)."),
+    port: int | None = typer.Option(None, help="Port (env IMMICH_AIO_ML_PORT; Immich ML's default is 3003)."),
     upstream: str | None = typer.Option(
         None, help="Upstream Immich ML URL for faces and non-Chinese CLIP (env IMMICH_AIO_ML_UPSTREAM_URL)."
     ),
@@ -36,26 +26,27 @@ def serve(
     ),
 ) -> None:
     """Start the machine-learning service (Immich ML protocol + MT Photos API)."""
+    # The root CLI imports this module in the patcher-only install, which lacks uvicorn (the `ml` extra).
     import uvicorn
 
+    # Likewise fastapi (needed by ml_service.app) and pydantic-settings (by ml_service.config).
     from ml_service.app import create_app
     from ml_service.config import Settings, SettingsError
-    from ml_service.logs import setup_logging
 
-    flag_env = {
-        "IMMICH_AIO_ML_UPSTREAM_URL": upstream,
-        "IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": weights_dir,
-        "IMMICH_AIO_ML_CLIP_BACKEND": backend,
-        "IMMICH_AIO_ML_PRELOAD": preload,
-        "IMMICH_AIO_ML_LOG_LEVEL": log_level,
+    flags = {
+        "host": host,
+        "port": port,
+        "upstream_url": upstream,
+        "clip_weights_dir": weights_dir,
+        "clip_backend": backend,
+        "preload": preload,
+        "log_level": log_level,
     }
-    for name, value in flag_env.items():
-        if value is not None:
-            os.environ[name] = value
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(**{name: value for name, value in flags.items() if value is not None})
     except SettingsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
     setup_logging(settings.log_level, settings.log_format)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)

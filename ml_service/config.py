@@ -1,163 +1,179 @@
-"""Service settings read from environment variables (Immich-ML-like names) with typed defaults."""
+"""Service settings: one table of typed fields, each with its default, environment variables and checks."""
 
 import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ml_service.models.clip_names import CN_CLIP_MODELS, DEFAULT_CN_CLIP_MODEL
 
 
 class SettingsError(ValueError):
-    """An environment variable holds a value the service cannot use."""
+    """A setting (an environment variable, or the flag standing for it) holds an unusable value."""
 
 
-def _env(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value is not None and value.strip() != "":
-            return value.strip()
-    return None
+def _not_chinese_clip(name: str) -> str:
+    return f"{name!r} is not a Chinese-CLIP model; use one of {', '.join(CN_CLIP_MODELS)}"
 
 
-def _int(names: tuple[str, ...], default: int, minimum: int = 0) -> int:
-    raw = _env(names)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{names[0]} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{names[0]} must be >= {minimum}, got {value}")
-    return value
-
-
-def _float(names: tuple[str, ...], default: float, minimum: float = 0.0) -> float:
-    raw = _env(names)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{names[0]} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{names[0]} must be >= {minimum}, got {value}")
-    return value
-
-
-def _choice(names: tuple[str, ...], default: str, choices: tuple[str, ...]) -> str:
-    raw = (_env(names) or default).lower()
-    if raw not in choices:
-        raise SettingsError(f"{names[0]} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
-
-
-def _path(names: tuple[str, ...]) -> Path | None:
-    raw = _env(names)
-    return Path(raw).expanduser() if raw else None
+def _check_alias_target(target: str) -> None:
+    if target not in CN_CLIP_MODELS:
+        raise SettingsError(f"alias target {_not_chinese_clip(target)}")
 
 
 def parse_aliases(raw: str | None) -> dict[str, str]:
     """Parse ``name=target,name2=target2`` into a mapping; targets must be Chinese-CLIP names."""
     aliases: dict[str, str] = {}
-    if not raw:
-        return aliases
-    for item in raw.split(","):
+    for item in (raw or "").split(","):
         if not item.strip():
             continue
         name, sep, target = item.partition("=")
         name, target = name.strip(), target.strip()
         if not sep or not name or not target:
-            raise SettingsError(f"IMMICH_AIO_ML_CLIP_ALIASES entry {item!r} is not of the form name=target")
-        if target not in CN_CLIP_MODELS:
-            known = ", ".join(CN_CLIP_MODELS)
-            raise SettingsError(f"alias target {target!r} is not a Chinese-CLIP model; use one of {known}")
+            raise SettingsError(f"entry {item!r} is not of the form name=target")
+        _check_alias_target(target)
         aliases[name] = target
     return aliases
 
 
 def default_weights_dir() -> Path:
-    cache = _path(("MACHINE_LEARNING_CACHE_FOLDER",))
-    base = cache if cache is not None else Path.home() / ".cache" / "immich-aio"
+    """``$MACHINE_LEARNING_CACHE_FOLDER/cn-clip`` (Immich ML's), else ``~/.cache/immich-aio/cn-clip``."""
+    cache = os.environ.get("MACHINE_LEARNING_CACHE_FOLDER", "").strip()
+    base = Path(cache).expanduser() if cache else Path.home() / ".cache" / "immich-aio"
     return base / "cn-clip"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the service can be configured with; see docs/ml_service.md for the variables."""
+def _aliases(value: object) -> object:
+    if isinstance(value, str):
+        return parse_aliases(value)
+    if isinstance(value, dict):
+        for target in value.values():
+            _check_alias_target(str(target))
+    return value
 
-    clip_weights_dir: Path = field(default_factory=default_weights_dir)
-    clip_backend: str = "onnx-int8"
-    clip_aliases: dict[str, str] = field(default_factory=dict)
-    clip_default_model: str = DEFAULT_CN_CLIP_MODEL
-    ocr_det_model: Path | None = None
-    ocr_rec_model: Path | None = None
-    ocr_rec_keys: Path | None = None
-    ocr_cls_model: Path | None = None
-    upstream_url: str | None = None
-    upstream_timeout_s: float = 120.0
-    upstream_connect_timeout_s: float = 5.0
-    api_key: str | None = None
-    api_key_scope: str = "all"
-    max_upload_bytes: int = 50 * 1024 * 1024
-    max_pixels: int = 100_000_000
-    max_concurrent: int = 2
-    queue_size: int = 64
-    queue_timeout_s: float = 30.0
-    model_ttl_s: float = 300.0
-    model_ttl_poll_s: float = 10.0
-    preload: tuple[str, ...] = ()
-    intra_op_threads: int = 0
-    inter_op_threads: int = 1
-    log_level: str = "info"
-    log_format: str = "json"
-    onnx_providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+def _chinese_clip(name: str) -> str:
+    if name not in CN_CLIP_MODELS:
+        raise SettingsError(_not_chinese_clip(name))
+    return name
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _expand(path: Path | None) -> Path | None:
+    return path.expanduser() if path is not None else None
+
+
+def _without_trailing_slash(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None
+
+
+# Environment values are plain strings: lists are comma-separated, not JSON.
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+OptionalPath = Annotated[Path | None, AfterValidator(_expand)]
+LogLevel = Literal["debug", "info", "warning", "error", "critical", "verbose", "log"]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with; docs/ml_service.md lists the variables.
+
+    Build it with ``Settings.from_env(**overrides)``: the environment, with keyword arguments (field
+    names, e.g. from command-line flags) taking precedence, and a SettingsError for a bad value.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        # Overrides (flags, tests) use the field names; the environment uses the variable names.
+        populate_by_name=True,
+        case_sensitive=True,
+        env_ignore_empty=True,
+        str_strip_whitespace=True,
+        extra="forbid",
+        protected_namespaces=(),
+    )
+
+    host: str = Field("0.0.0.0", validation_alias=AliasChoices("IMMICH_AIO_ML_HOST", "IMMICH_HOST"))
+    port: int = Field(
+        3003, ge=1, le=65535, validation_alias=AliasChoices("IMMICH_AIO_ML_PORT", "IMMICH_PORT")
+    )
+    clip_weights_dir: Annotated[Path, AfterValidator(_expand)] = Field(
+        default_factory=default_weights_dir, validation_alias="IMMICH_AIO_ML_CLIP_WEIGHTS_DIR"
+    )
+    clip_backend: Annotated[Literal["onnx-int8", "onnx", "torch"], BeforeValidator(_lower)] = Field(
+        "onnx-int8", validation_alias="IMMICH_AIO_ML_CLIP_BACKEND"
+    )
+    clip_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_aliases)] = Field(
+        default_factory=dict, validation_alias="IMMICH_AIO_ML_CLIP_ALIASES"
+    )
+    clip_default_model: Annotated[str, AfterValidator(_chinese_clip)] = Field(
+        DEFAULT_CN_CLIP_MODEL, validation_alias="IMMICH_AIO_ML_CLIP_DEFAULT_MODEL"
+    )
+    ocr_det_model: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_DET_MODEL")
+    ocr_rec_model: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_REC_MODEL")
+    ocr_rec_keys: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_REC_KEYS")
+    ocr_cls_model: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_CLS_MODEL")
+    upstream_url: Annotated[str | None, AfterValidator(_without_trailing_slash)] = Field(
+        None, validation_alias=AliasChoices("IMMICH_AIO_ML_UPSTREAM_URL", "MACHINE_LEARNING_UPSTREAM_URL")
+    )
+    upstream_timeout_s: float = Field(120.0, ge=0.1, validation_alias="IMMICH_AIO_ML_UPSTREAM_TIMEOUT")
+    upstream_connect_timeout_s: float = Field(
+        5.0, ge=0.1, validation_alias="IMMICH_AIO_ML_UPSTREAM_CONNECT_TIMEOUT"
+    )
+    api_key: str | None = Field(None, validation_alias="IMMICH_AIO_ML_API_KEY")
+    api_key_scope: Annotated[Literal["all", "mtphotos"], BeforeValidator(_lower)] = Field(
+        "all", validation_alias="IMMICH_AIO_ML_API_KEY_SCOPE"
+    )
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, validation_alias="IMMICH_AIO_ML_MAX_UPLOAD_BYTES")
+    max_pixels: int = Field(100_000_000, ge=1, validation_alias="IMMICH_AIO_ML_MAX_PIXELS")
+    max_concurrent: int = Field(
+        2,
+        ge=1,
+        validation_alias=AliasChoices("IMMICH_AIO_ML_MAX_CONCURRENT", "MACHINE_LEARNING_REQUEST_THREADS"),
+    )
+    queue_size: int = Field(64, ge=0, validation_alias="IMMICH_AIO_ML_QUEUE_SIZE")
+    queue_timeout_s: float = Field(30.0, ge=0.0, validation_alias="IMMICH_AIO_ML_QUEUE_TIMEOUT")
+    model_ttl_s: float = Field(300.0, ge=0.0, validation_alias="MACHINE_LEARNING_MODEL_TTL")
+    model_ttl_poll_s: float = Field(10.0, ge=0.1, validation_alias="MACHINE_LEARNING_MODEL_TTL_POLL_S")
+    preload: CommaList = Field((), validation_alias="IMMICH_AIO_ML_PRELOAD")
+    intra_op_threads: int = Field(0, ge=0, validation_alias="MACHINE_LEARNING_MODEL_INTRA_OP_THREADS")
+    inter_op_threads: int = Field(1, ge=1, validation_alias="MACHINE_LEARNING_MODEL_INTER_OP_THREADS")
+    log_level: Annotated[LogLevel, BeforeValidator(_lower)] = Field(
+        "info", validation_alias=AliasChoices("IMMICH_AIO_ML_LOG_LEVEL", "IMMICH_LOG_LEVEL")
+    )
+    log_format: Annotated[Literal["json", "text"], BeforeValidator(_lower)] = Field(
+        "json", validation_alias="IMMICH_AIO_ML_LOG_FORMAT"
+    )
+    onnx_providers: CommaList = Field(
+        ("CPUExecutionProvider",), validation_alias="IMMICH_AIO_ML_ONNX_PROVIDERS"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, values: Any) -> Any:
+        # Compose files often pass `VAR=` or `VAR= ` to mean "no value": treat it like an unset variable.
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
-        """Read all settings from the environment; keyword arguments win over variables."""
-        preload_raw = _env(("IMMICH_AIO_ML_PRELOAD",)) or ""
-        upstream = _env(("IMMICH_AIO_ML_UPSTREAM_URL", "MACHINE_LEARNING_UPSTREAM_URL"))
-        default_model = _env(("IMMICH_AIO_ML_CLIP_DEFAULT_MODEL",)) or DEFAULT_CN_CLIP_MODEL
-        if default_model not in CN_CLIP_MODELS:
-            raise SettingsError(
-                f"IMMICH_AIO_ML_CLIP_DEFAULT_MODEL {default_model!r} is not a Chinese-CLIP model"
-            )
-        settings = cls(
-            clip_weights_dir=_path(("IMMICH_AIO_ML_CLIP_WEIGHTS_DIR",)) or default_weights_dir(),
-            clip_backend=_choice(
-                ("IMMICH_AIO_ML_CLIP_BACKEND",), "onnx-int8", ("onnx", "onnx-int8", "torch")
-            ),
-            clip_aliases=parse_aliases(_env(("IMMICH_AIO_ML_CLIP_ALIASES",))),
-            clip_default_model=default_model,
-            ocr_det_model=_path(("IMMICH_AIO_ML_OCR_DET_MODEL",)),
-            ocr_rec_model=_path(("IMMICH_AIO_ML_OCR_REC_MODEL",)),
-            ocr_rec_keys=_path(("IMMICH_AIO_ML_OCR_REC_KEYS",)),
-            ocr_cls_model=_path(("IMMICH_AIO_ML_OCR_CLS_MODEL",)),
-            upstream_url=upstream.rstrip("/") if upstream else None,
-            upstream_timeout_s=_float(("IMMICH_AIO_ML_UPSTREAM_TIMEOUT",), 120.0, 0.1),
-            upstream_connect_timeout_s=_float(("IMMICH_AIO_ML_UPSTREAM_CONNECT_TIMEOUT",), 5.0, 0.1),
-            api_key=_env(("IMMICH_AIO_ML_API_KEY",)),
-            api_key_scope=_choice(("IMMICH_AIO_ML_API_KEY_SCOPE",), "all", ("all", "mtphotos")),
-            max_upload_bytes=_int(("IMMICH_AIO_ML_MAX_UPLOAD_BYTES",), 50 * 1024 * 1024, 1),
-            max_pixels=_int(("IMMICH_AIO_ML_MAX_PIXELS",), 100_000_000, 1),
-            max_concurrent=_int(("IMMICH_AIO_ML_MAX_CONCURRENT", "MACHINE_LEARNING_REQUEST_THREADS"), 2, 1),
-            queue_size=_int(("IMMICH_AIO_ML_QUEUE_SIZE",), 64, 0),
-            queue_timeout_s=_float(("IMMICH_AIO_ML_QUEUE_TIMEOUT",), 30.0, 0.0),
-            model_ttl_s=_float(("MACHINE_LEARNING_MODEL_TTL",), 300.0, 0.0),
-            model_ttl_poll_s=_float(("MACHINE_LEARNING_MODEL_TTL_POLL_S",), 10.0, 0.1),
-            preload=tuple(p.strip() for p in preload_raw.split(",") if p.strip()),
-            intra_op_threads=_int(("MACHINE_LEARNING_MODEL_INTRA_OP_THREADS",), 0, 0),
-            inter_op_threads=_int(("MACHINE_LEARNING_MODEL_INTER_OP_THREADS",), 1, 1),
-            log_level=_choice(("IMMICH_AIO_ML_LOG_LEVEL", "IMMICH_LOG_LEVEL"), "info", _LOG_LEVELS),
-            log_format=_choice(("IMMICH_AIO_ML_LOG_FORMAT",), "json", ("json", "text")),
-            onnx_providers=tuple(
-                p.strip()
-                for p in (_env(("IMMICH_AIO_ML_ONNX_PROVIDERS",)) or "CPUExecutionProvider").split(",")
-            ),
-        )
-        return replace(settings, **overrides) if overrides else settings
+        """Read every setting from the environment; keyword arguments (field names) win over variables."""
+        try:
+            return cls(**overrides)
+        except ValidationError as error:
+            raise SettingsError("; ".join(_describe(detail) for detail in error.errors())) from None
 
     @property
     def use_cuda(self) -> bool:
@@ -175,4 +191,44 @@ class Settings:
         return self.clip_aliases.get(model_name)
 
 
-_LOG_LEVELS = ("debug", "info", "warning", "error", "critical", "verbose", "log")
+def _variables(field: FieldInfo) -> tuple[str, ...]:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(choice for choice in alias.choices if isinstance(choice, str))
+    return (alias,) if isinstance(alias, str) else ()
+
+
+# Errors are located by field name (overrides) or by a field's first variable name (the environment).
+_FIELDS_BY_KEY = {
+    key: name for name, field in Settings.model_fields.items() for key in (name, *_variables(field))
+}
+
+
+def _reason(error: ErrorDetails) -> str:
+    context = error.get("ctx", {})
+    match error["type"]:
+        case "int_parsing" | "int_from_float" | "int_type":
+            return "must be an integer"
+        case "float_parsing" | "float_type":
+            return "must be a number"
+        case "greater_than_equal":
+            return f"must be >= {context['ge']}"
+        case "less_than_equal":
+            return f"must be <= {context['le']}"
+        case "literal_error":
+            return f"must be one of {context['expected']}"
+        case "value_error":
+            return str(context["error"])
+        case "extra_forbidden":
+            return "is not a setting"
+        case _:
+            return error["msg"]
+
+
+def _describe(error: ErrorDetails) -> str:
+    """``VARIABLE='value': what is wrong``, naming the variable that is set when a setting has several."""
+    key = str(error["loc"][0]) if error["loc"] else ""
+    field = _FIELDS_BY_KEY.get(key)
+    variables = _variables(Settings.model_fields[field]) if field else ()
+    named = next((v for v in variables if os.environ.get(v, "").strip()), variables[0] if variables else key)
+    return f"{named}={error['input']!r}: {_reason(error)}"
