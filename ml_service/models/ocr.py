@@ -4,9 +4,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+from rapidocr_onnxruntime import RapidOCR
+from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
 
 from ml_service.models.base import InferenceModel
 
@@ -96,8 +99,6 @@ class OcrModel(InferenceModel):
         self._engine: Any = None
 
     def _load(self) -> None:
-        from rapidocr_onnxruntime import RapidOCR
-
         kwargs: dict[str, Any] = {k: str(v) for k, v in self._paths.items() if v is not None}
         if self._threads > 0:
             kwargs["intra_op_num_threads"] = self._threads
@@ -144,9 +145,6 @@ class OcrModel(InferenceModel):
     def _detect(
         self, engine: Any, bgr: NDArray[np.uint8], options: OcrOptions
     ) -> tuple[NDArray[np.float32], list[float]]:
-        import cv2
-        from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
-
         height, width = bgr.shape[:2]
         # Like Immich: scale the shorter side down to maxResolution (never up), to multiples of 32.
         ratio = min(1.0, options.max_resolution / min(height, width))
