@@ -68,8 +68,8 @@ def _comma_list(value: object) -> object:
     return value
 
 
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+def _choice(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _expand(path: Path | None) -> Path | None:
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     clip_weights_dir: Annotated[Path, AfterValidator(_expand)] = Field(
         default_factory=default_weights_dir, validation_alias="IMMICH_AIO_ML_CLIP_WEIGHTS_DIR"
     )
-    clip_backend: Annotated[Literal["onnx-int8", "onnx", "torch"], BeforeValidator(_lower)] = Field(
+    clip_backend: Annotated[Literal["onnx-int8", "onnx", "torch"], BeforeValidator(_choice)] = Field(
         "onnx-int8", validation_alias="IMMICH_AIO_ML_CLIP_BACKEND"
     )
     clip_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_aliases)] = Field(
@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         5.0, ge=0.1, validation_alias="IMMICH_AIO_ML_UPSTREAM_CONNECT_TIMEOUT"
     )
     api_key: str | None = Field(None, validation_alias="IMMICH_AIO_ML_API_KEY")
-    api_key_scope: Annotated[Literal["all", "mtphotos"], BeforeValidator(_lower)] = Field(
+    api_key_scope: Annotated[Literal["all", "mtphotos"], BeforeValidator(_choice)] = Field(
         "all", validation_alias="IMMICH_AIO_ML_API_KEY_SCOPE"
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, validation_alias="IMMICH_AIO_ML_MAX_UPLOAD_BYTES")
@@ -149,10 +149,10 @@ class Settings(BaseSettings):
     preload: CommaList = Field((), validation_alias="IMMICH_AIO_ML_PRELOAD")
     intra_op_threads: int = Field(0, ge=0, validation_alias="MACHINE_LEARNING_MODEL_INTRA_OP_THREADS")
     inter_op_threads: int = Field(1, ge=1, validation_alias="MACHINE_LEARNING_MODEL_INTER_OP_THREADS")
-    log_level: Annotated[LogLevel, BeforeValidator(_lower)] = Field(
+    log_level: Annotated[LogLevel, BeforeValidator(_choice)] = Field(
         "info", validation_alias=AliasChoices("IMMICH_AIO_ML_LOG_LEVEL", "IMMICH_LOG_LEVEL")
     )
-    log_format: Annotated[Literal["json", "text"], BeforeValidator(_lower)] = Field(
+    log_format: Annotated[Literal["json", "text"], BeforeValidator(_choice)] = Field(
         "json", validation_alias="IMMICH_AIO_ML_LOG_FORMAT"
     )
     onnx_providers: CommaList = Field(
