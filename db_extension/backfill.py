@@ -1,4 +1,4 @@
-"""Rebuild OCR documents for existing rows in batches, resumably, with a progress bar."""
+"""Bring OCR documents up to date in committed batches: a full backfill, or a reconcile of what changed."""
 
 from __future__ import annotations
 
@@ -92,3 +92,44 @@ def backfill(
         seconds=time.perf_counter() - started,
         resumed_from=resumed_from,
     )
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """How much a reconcile run did."""
+
+    queued: int
+    rebuilt: int
+    recopied: int
+    seconds: float
+
+
+def reconcile(
+    dsn: str, *, batch_size: int = 1000, on_progress: ProgressCallback | None = None
+) -> ReconcileResult:
+    """Rebuild the documents of assets changed while the triggers did not run for their writer.
+
+    One short transaction per batch (immich_aio.reconcile_step), so Immich's own writes are never held up
+    for long; an interrupted run leaves the rest queued and the next run finishes it.
+    """
+    started = time.perf_counter()
+    with connect(dsn) as conn:
+        try:
+            require_installed(conn, dsn)
+            queued_row = conn.execute("SELECT immich_aio.reconcile_begin()").fetchone()
+            queued = int(queued_row[0]) if queued_row else 0
+            rebuilt = recopied = 0
+            while True:
+                row = conn.execute(
+                    "SELECT rebuilt, recopied, remaining FROM immich_aio.reconcile_step(%s)", (batch_size,)
+                ).fetchone()
+                assert row is not None
+                rebuilt += int(row[0])
+                recopied += int(row[1])
+                if on_progress:
+                    on_progress(queued - int(row[2]), queued)
+                if int(row[2]) == 0:
+                    break
+        except psycopg.Error as error:
+            raise explain(error, dsn) from error
+    return ReconcileResult(queued, rebuilt, recopied, time.perf_counter() - started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import typer
 from rich.console import Console
@@ -10,8 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from db_extension.backfill import backfill as run_backfill
+from db_extension.backfill import reconcile as run_reconcile
 from db_extension.errors import DbExtensionError
-from db_extension.installer import Status
+from db_extension.installer import SYNC_MODES, Status, SyncMode
 from db_extension.installer import install as run_install
 from db_extension.installer import status as read_status
 from db_extension.installer import uninstall as run_uninstall
@@ -41,10 +43,20 @@ def install(
     backfill: bool = typer.Option(
         True, help="Build documents for existing OCR rows in the same transaction."
     ),
+    sync_mode: str | None = typer.Option(
+        None,
+        "--sync-mode",
+        help="always: the triggers keep documents current for every writer (an unpatched Immich); "
+        "patched-server: only for the patched server, which reconciles at start. Default: keep the "
+        "database's mode (always for a new install).",
+    ),
 ) -> None:
     """Install (or upgrade) the SQL objects; safe to run again."""
+    if sync_mode is not None and sync_mode not in SYNC_MODES:
+        raise _fail(DbExtensionError(f"--sync-mode must be one of {', '.join(SYNC_MODES)}"))
+    mode = cast(SyncMode, sync_mode) if sync_mode else None
     try:
-        status = run_install(dsn, backfill=backfill)
+        status = run_install(dsn, backfill=backfill, sync_mode=mode)
     except DbExtensionError as error:
         raise _fail(error) from error
     typer.echo(f"installed immich_aio version {status.version} using the {status.segmenter} segmenter")
@@ -101,6 +113,30 @@ def backfill(
     typer.echo(
         f"backfilled {result.assets} assets, {result.documents_written} documents written, "
         f"{result.removed_orphans} stale removed in {result.seconds:.1f} s{resumed}"
+    )
+
+
+@app.command()
+def reconcile(
+    dsn: str = DSN_OPTION,
+    batch_size: int = typer.Option(1000, min=1, max=100_000, help="Assets per committed batch."),
+) -> None:
+    """Rebuild the documents of assets that changed while the triggers were off (resumable, batched)."""
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    ) as progress:
+        task = progress.add_task("assets", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = run_reconcile(dsn, batch_size=batch_size, on_progress=report)
+        except DbExtensionError as error:
+            raise _fail(error) from error
+    typer.echo(
+        f"reconciled: {result.queued} assets queued, {result.rebuilt} documents written, "
+        f"{result.recopied} owner/visibility copies fixed in {result.seconds:.1f} s"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal, get_args
 
 import psycopg
 
@@ -12,6 +12,9 @@ from db_extension.connection import connect
 from db_extension.errors import DbExtensionError, explain
 
 SCHEMA = "immich_aio"
+#: Who keeps the OCR documents current: every writer, or only the patched Immich server (see install.sql).
+SyncMode = Literal["always", "patched-server"]
+SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
 
 
 def sql_text(name: str) -> str:
@@ -31,6 +34,8 @@ class Status:
     documents: int
     assets_with_ocr: int
     triggers: tuple[str, ...]
+    sync_mode: str | None = None
+    reconcile_queued: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,27 +47,39 @@ class Status:
             "documents": self.documents,
             "assetsWithOcr": self.assets_with_ocr,
             "triggers": list(self.triggers),
+            "syncMode": self.sync_mode,
+            "reconcileQueued": self.reconcile_queued,
         }
 
 
-def install(dsn: str, *, backfill: bool = True) -> Status:
-    """Run install.sql in one transaction (idempotent); optionally skip the initial backfill."""
-    _run_script(dsn, sql_text("install.sql"), skip_backfill=not backfill)
+def install(dsn: str, *, backfill: bool = True, sync_mode: SyncMode | None = None) -> Status:
+    """Run install.sql in one transaction (idempotent); optionally skip the initial backfill.
+
+    Without `sync_mode`, a database keeps the mode it was installed with ('always' for a new install).
+    """
+    if sync_mode is not None and sync_mode not in SYNC_MODES:
+        raise DbExtensionError(f"sync mode must be one of {', '.join(SYNC_MODES)}, not {sync_mode!r}")
+    mode = sync_mode or status(dsn).sync_mode or "always"
+    settings = {"immich_aio.sync_mode": mode, "immich_aio.skip_backfill": "off" if backfill else "on"}
+    _run_script(dsn, sql_text("install.sql"), settings)
     return status(dsn)
 
 
 def uninstall(dsn: str) -> Status:
-    """Run uninstall.sql: drops schema immich_aio and its triggers; Immich's data stays untouched."""
-    _run_script(dsn, sql_text("uninstall.sql"), skip_backfill=False)
+    """Run uninstall.sql: drops schema immich_aio, its triggers and its migration record; Immich's data stays.
+
+    What is left is exactly what a stock Immich expects: nothing of immich-aio at all.
+    """
+    _run_script(dsn, sql_text("uninstall.sql"), {})
     return status(dsn)
 
 
-def _run_script(dsn: str, script: str, *, skip_backfill: bool) -> None:
+def _run_script(dsn: str, script: str, settings: dict[str, str]) -> None:
     with connect(dsn, autocommit=False) as conn:
         try:
             with conn.cursor() as cur:
-                if skip_backfill:
-                    cur.execute("SELECT set_config('immich_aio.skip_backfill', 'on', true)")
+                for name, value in settings.items():
+                    cur.execute("SELECT set_config(%s, %s, true)", (name, value))
                 cur.execute(script.encode("utf-8"))
             conn.commit()
         except psycopg.Error as error:
@@ -99,6 +116,12 @@ def _status(conn: Any) -> Status:
     )
     return Status(
         installed=True,
+        sync_mode=one(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'sync_mode'"),
+        reconcile_queued=(
+            one(f"SELECT count(*) FROM {SCHEMA}.reconcile_queue")
+            if one(f"SELECT to_regclass('{SCHEMA}.reconcile_queue') IS NOT NULL")
+            else 0
+        ),
         version=one(f"SELECT {SCHEMA}.version()"),
         segmenter=one(f"SELECT {SCHEMA}.segmenter()"),
         zhparser_available=zhparser,

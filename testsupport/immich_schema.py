@@ -69,6 +69,16 @@ CREATE TABLE IF NOT EXISTS asset_ocr (
 );
 CREATE INDEX IF NOT EXISTS asset_ocr_asset_idx ON asset_ocr ("assetId");
 
+CREATE TABLE IF NOT EXISTS asset_job_status (
+  "assetId" uuid PRIMARY KEY REFERENCES asset(id) ON DELETE CASCADE ON UPDATE CASCADE,
+  "ocrAt" timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS kysely_migrations (
+  name varchar(255) PRIMARY KEY,
+  timestamp varchar(255) NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS ocr_search (
   "assetId" uuid PRIMARY KEY REFERENCES asset(id) ON DELETE CASCADE ON UPDATE CASCADE,
   text text NOT NULL

@@ -10,7 +10,16 @@
 --
 -- Needs: Immich >= v2.2 tables asset, asset_ocr, smart_search (pgvector's vector type), PostgreSQL >= 14
 -- with UTF8 database encoding. Set immich_aio.skip_backfill = 'on' in the session to skip the initial
--- backfill (then run 'immich-aio db backfill').
+-- backfill (then run 'immich-aio db backfill', or immich_aio.reconcile()).
+--
+-- Session settings read by this file:
+--   immich_aio.sync_mode = 'always' (default, 'immich-aio db install') | 'patched-server' (the patched
+--     Immich server, which runs this file at every start): who keeps the documents current, see below.
+--   immich_aio.skip_backfill = 'on': leave the initial document build to the caller.
+--
+-- Safe to leave behind for a stock Immich: nothing outside schema immich_aio depends on it, nothing of it
+-- depends on a column of Immich's tables (a later upstream migration may alter or drop any of them), and in
+-- 'patched-server' mode its triggers do nothing for connections other than the patched server's.
 
 DO $check$
 BEGIN
@@ -67,8 +76,29 @@ BEGIN
 END
 $segmenter$;
 
-INSERT INTO immich_aio.meta VALUES ('version', '1')
+INSERT INTO immich_aio.meta VALUES ('version', '2')
   ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- Who keeps the documents current. 'always': the triggers run for every writer (an unpatched Immich plus
+-- 'immich-aio db search'). 'patched-server': they run only for connections whose application_name is
+-- immich_aio.server_application_name() (the patched server tags its connections so), so a stock Immich
+-- opened on this database pays nothing for them; the patched server reconciles what changed meanwhile at
+-- its next start (immich_aio.reconcile).
+DO $sync_mode$
+DECLARE
+  wanted text := coalesce(nullif(current_setting('immich_aio.sync_mode', true), ''), 'always');
+BEGIN
+  IF wanted NOT IN ('always', 'patched-server') THEN
+    RAISE EXCEPTION 'immich_aio: sync_mode must be always or patched-server, not %', wanted;
+  END IF;
+  INSERT INTO immich_aio.meta VALUES ('sync_mode', wanted)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+END
+$sync_mode$;
+
+CREATE OR REPLACE FUNCTION immich_aio.server_application_name() RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN 'immich-aio';
 
 CREATE OR REPLACE FUNCTION immich_aio.version() RETURNS text
   LANGUAGE sql STABLE
@@ -287,12 +317,27 @@ CREATE OR REPLACE FUNCTION immich_aio.hybrid_score(
 -- Per-asset documents, kept in sync with asset_ocr
 -- ---------------------------------------------------------------------------------------------------
 
+-- No foreign key to asset: a constraint on Immich's table would cost every asset deletion a lookup here
+-- and could block an upstream migration of asset.id. A deleted asset's boxes go with it (Immich's own
+-- cascade), which removes the document through the triggers below, or at the next reconcile.
 CREATE TABLE IF NOT EXISTS immich_aio.asset_ocr_document (
-  "assetId" uuid PRIMARY KEY REFERENCES asset (id) ON DELETE CASCADE ON UPDATE CASCADE,
+  "assetId" uuid PRIMARY KEY,
   document tsvector NOT NULL,
   "boxCount" integer NOT NULL DEFAULT 0,
   "updatedAt" timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+DO $drop_fk$
+DECLARE
+  constraint_name name;
+BEGIN
+  FOR constraint_name IN
+    SELECT c.conname FROM pg_constraint c
+    WHERE c.conrelid = 'immich_aio.asset_ocr_document'::regclass AND c.contype = 'f'
+  LOOP
+    EXECUTE format('ALTER TABLE immich_aio.asset_ocr_document DROP CONSTRAINT %I', constraint_name);
+  END LOOP;
+END
+$drop_fk$;
 CREATE INDEX IF NOT EXISTS asset_ocr_document_gin ON immich_aio.asset_ocr_document USING gin (document);
 
 -- Whether Immich shows an asset in its owner's searches at all: not trashed, not in the locked folder,
@@ -446,37 +491,49 @@ BEGIN
 END
 $trg$;
 
-CREATE OR REPLACE TRIGGER immich_aio_ocr_insert AFTER INSERT ON asset_ocr
-  REFERENCING NEW TABLE AS immich_aio_new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION immich_aio.on_asset_ocr_insert();
-CREATE OR REPLACE TRIGGER immich_aio_ocr_update AFTER UPDATE ON asset_ocr
-  REFERENCING OLD TABLE AS immich_aio_old_rows NEW TABLE AS immich_aio_new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION immich_aio.on_asset_ocr_update();
-CREATE OR REPLACE TRIGGER immich_aio_ocr_delete AFTER DELETE ON asset_ocr
-  REFERENCING OLD TABLE AS immich_aio_old_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION immich_aio.on_asset_ocr_delete();
-CREATE OR REPLACE TRIGGER immich_aio_ocr_truncate AFTER TRUNCATE ON asset_ocr
-  FOR EACH STATEMENT EXECUTE FUNCTION immich_aio.on_asset_ocr_truncate();
-
 -- Keep the copied owner and searchability current when Immich trashes, restores, archives, locks, hides
--- or transfers an asset. Row-level with a column list and a WHEN clause, so the many other updates
--- Immich makes to asset rows never call it.
+-- or transfers an asset. The columns are compared inside the function, not in the trigger's column list
+-- or WHEN clause: those would make the trigger depend on the columns and block an upstream migration
+-- that alters them.
 CREATE OR REPLACE FUNCTION immich_aio.on_asset_visibility_change() RETURNS trigger
   LANGUAGE plpgsql
 AS $trg$
 BEGIN
-  UPDATE immich_aio.asset_ocr_document
-    SET "ownerId" = NEW."ownerId", searchable = immich_aio.searchable(NEW.visibility::text, NEW."deletedAt")
-    WHERE "assetId" = NEW.id;
+  IF OLD."ownerId" IS DISTINCT FROM NEW."ownerId" OR OLD.visibility IS DISTINCT FROM NEW.visibility
+     OR (OLD."deletedAt" IS NULL) <> (NEW."deletedAt" IS NULL) THEN
+    UPDATE immich_aio.asset_ocr_document
+      SET "ownerId" = NEW."ownerId", searchable = immich_aio.searchable(NEW.visibility::text, NEW."deletedAt")
+      WHERE "assetId" = NEW.id;
+  END IF;
   RETURN NULL;
 END
 $trg$;
 
-CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE OF "ownerId", visibility, "deletedAt" ON asset
-  FOR EACH ROW
-  WHEN (OLD."ownerId" IS DISTINCT FROM NEW."ownerId" OR OLD.visibility IS DISTINCT FROM NEW.visibility
-        OR (OLD."deletedAt" IS NULL) <> (NEW."deletedAt" IS NULL))
-  EXECUTE FUNCTION immich_aio.on_asset_visibility_change();
+-- The triggers, created for the sync mode: in 'patched-server' mode each has a WHEN clause on the
+-- connection's application_name (a setting read, no table, no column), so for any other connection the
+-- statement or row goes on as if the trigger did not exist.
+DO $triggers$
+DECLARE
+  gate text := CASE WHEN (SELECT value FROM immich_aio.meta WHERE key = 'sync_mode') = 'patched-server'
+                    THEN format(' WHEN (current_setting(%L) = %L)', 'application_name',
+                                immich_aio.server_application_name())
+                    ELSE '' END;
+BEGIN
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_insert AFTER INSERT ON asset_ocr'
+    ' REFERENCING NEW TABLE AS immich_aio_new_rows FOR EACH STATEMENT' || gate
+    || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_insert()';
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_update AFTER UPDATE ON asset_ocr'
+    ' REFERENCING OLD TABLE AS immich_aio_old_rows NEW TABLE AS immich_aio_new_rows FOR EACH STATEMENT' || gate
+    || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_update()';
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_delete AFTER DELETE ON asset_ocr'
+    ' REFERENCING OLD TABLE AS immich_aio_old_rows FOR EACH STATEMENT' || gate
+    || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_delete()';
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_truncate AFTER TRUNCATE ON asset_ocr FOR EACH STATEMENT' || gate
+    || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_truncate()';
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE ON asset FOR EACH ROW' || gate
+    || ' EXECUTE FUNCTION immich_aio.on_asset_visibility_change()';
+END
+$triggers$;
 
 -- Resumable batched backfill: documents for the next 'batch_size' assets (by id) after 'after_id'.
 -- Returns the last asset id handled (NULL when done), the assets handled and the rows written.
@@ -506,6 +563,67 @@ BEGIN
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 END
 $backfill$;
+
+-- Bring the documents up to date with what any writer did while the triggers did not run for it (a stock
+-- Immich opened on this database in 'patched-server' mode). reconcile_begin() queues the assets to
+-- rebuild: documents whose asset lost all its visible boxes or was deleted, assets whose visible boxes
+-- differ in number from their document, and assets OCR'd (asset_job_status."ocrAt") around or after the
+-- newest document write. reconcile_step() rebuilds a batch of the queue per call (one short transaction
+-- each, resumable) and, once the queue is empty, re-copies owner and searchability that no longer match.
+CREATE TABLE IF NOT EXISTS immich_aio.reconcile_queue ("assetId" uuid PRIMARY KEY);
+
+CREATE OR REPLACE FUNCTION immich_aio.reconcile_begin() RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET jit = off
+AS $reconcile_begin$
+DECLARE
+  -- ten minutes of margin for a clock difference between Immich's host, which stamps ocrAt, and the database
+  margin interval := interval '10 minutes';
+  since timestamptz := coalesce((SELECT max("updatedAt") FROM immich_aio.asset_ocr_document), '-infinity') - margin;
+BEGIN
+  INSERT INTO immich_aio.reconcile_queue ("assetId")
+    SELECT coalesce(boxes."assetId", d."assetId")
+    FROM (SELECT o."assetId", count(*) AS n FROM asset_ocr o WHERE o."isVisible" GROUP BY o."assetId") AS boxes
+    FULL JOIN immich_aio.asset_ocr_document d ON d."assetId" = boxes."assetId"
+    WHERE boxes."assetId" IS NULL OR d."assetId" IS NULL OR d."boxCount" <> boxes.n
+    UNION
+    SELECT j."assetId" FROM asset_job_status j
+    JOIN immich_aio.asset_ocr_document d ON d."assetId" = j."assetId"
+    WHERE j."ocrAt" >= since AND j."ocrAt" > d."updatedAt" - margin
+    ON CONFLICT DO NOTHING;
+  RETURN (SELECT count(*) FROM immich_aio.reconcile_queue);
+END
+$reconcile_begin$;
+
+CREATE OR REPLACE FUNCTION immich_aio.reconcile_step(batch_size integer DEFAULT 1000,
+                                                     OUT rebuilt integer, OUT recopied integer, OUT remaining bigint)
+  LANGUAGE plpgsql VOLATILE
+  SET jit = off
+AS $reconcile_step$
+DECLARE
+  batch uuid[];
+BEGIN
+  WITH taken AS (
+    DELETE FROM immich_aio.reconcile_queue q
+    WHERE q."assetId" IN (SELECT "assetId" FROM immich_aio.reconcile_queue ORDER BY 1 LIMIT greatest(batch_size, 1))
+    RETURNING q."assetId"
+  )
+  SELECT array_agg("assetId") INTO batch FROM taken;
+  rebuilt := CASE WHEN batch IS NULL THEN 0 ELSE immich_aio.refresh_documents(batch) END;
+  remaining := (SELECT count(*) FROM immich_aio.reconcile_queue);
+  recopied := 0;
+  IF remaining = 0 THEN
+    UPDATE immich_aio.asset_ocr_document d
+      SET "ownerId" = a."ownerId", searchable = immich_aio.searchable(a.visibility::text, a."deletedAt")
+      FROM asset a
+      WHERE a.id = d."assetId"
+        AND (d."ownerId" <> a."ownerId" OR d.searchable <> immich_aio.searchable(a.visibility::text, a."deletedAt"));
+    GET DIAGNOSTICS recopied = ROW_COUNT;
+    INSERT INTO immich_aio.meta VALUES ('reconciled_at', clock_timestamp()::text)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+  END IF;
+END
+$reconcile_step$;
 
 -- Initial backfill in one statement, once, unless the session asked to skip it.
 DO $initial_backfill$

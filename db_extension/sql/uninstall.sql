@@ -1,5 +1,7 @@
 -- Remove everything install.sql created: the immich_aio_* triggers on asset_ocr and asset, schema immich_aio,
--- and the zhparser extension if install.sql created it. Immich's own tables and rows are untouched.
+-- and the zhparser extension if install.sql created it; and the record of the migration that immich-aio
+-- releases before the start-up installer left in kysely_migrations (stock Immich refuses to start while a
+-- migration it does not know is recorded). Immich's own tables and rows are untouched.
 -- Safe to run again and on a database where nothing was installed.
 
 DO $uninstall$
@@ -19,6 +21,9 @@ BEGIN
     DROP TRIGGER IF EXISTS immich_aio_asset_visibility ON asset;
   END IF;
   DROP SCHEMA IF EXISTS immich_aio CASCADE;
+  IF to_regclass('kysely_migrations') IS NOT NULL THEN
+    DELETE FROM kysely_migrations WHERE name LIKE '%-ImmichAio%';
+  END IF;
   IF drop_zhparser THEN
     DROP EXTENSION IF EXISTS zhparser;
   END IF;
