@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import typer
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from db_extension.backfill import ProgressCallback
 from db_extension.backfill import backfill as run_backfill
 from db_extension.backfill import reconcile as run_reconcile
 from db_extension.errors import DbExtensionError
@@ -35,6 +38,20 @@ def _print_status(status: Status) -> None:
     for key, value in status.to_json().items():
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     Console().print(table)
+
+
+@contextmanager
+def _asset_progress() -> Iterator[ProgressCallback]:
+    """A progress bar over assets; yields the callback that moves it."""
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    ) as progress:
+        task = progress.add_task("assets", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield report
 
 
 @app.command()
@@ -97,14 +114,7 @@ def backfill(
     ),
 ) -> None:
     """Build OCR documents for existing rows (resumable, batched)."""
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    ) as progress:
-        task = progress.add_task("assets", total=None)
-
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with _asset_progress() as report:
         try:
             result = run_backfill(dsn, batch_size=batch_size, restart=restart, on_progress=report)
         except DbExtensionError as error:
@@ -122,14 +132,7 @@ def reconcile(
     batch_size: int = typer.Option(1000, min=1, max=100_000, help="Assets per committed batch."),
 ) -> None:
     """Rebuild the documents of assets that changed while the triggers were off (resumable, batched)."""
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    ) as progress:
-        task = progress.add_task("assets", total=None)
-
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with _asset_progress() as report:
         try:
             result = run_reconcile(dsn, batch_size=batch_size, on_progress=report)
         except DbExtensionError as error:
