@@ -135,6 +135,31 @@ describe('SearchService (immich-aio OCR ranking)', () => {
     });
   });
 
+  describe('machine learning unavailable', () => {
+    beforeEach(() => {
+      mocks.machineLearning.encodeText.mockRejectedValue(new Error('Machine learning request failed for all URLs'));
+    });
+
+    it('should answer a plain query with the OCR ranking alone and say so', async () => {
+      await sut.searchSmart(authStub.user1, { query: '发票', page: 2, size: 20 });
+
+      expect(mocks.search.searchSmart).not.toHaveBeenCalled();
+      expect(mocks.search.searchOcrRanked).toHaveBeenCalledWith(
+        { page: 2, size: 20 },
+        expect.objectContaining({ ocrText: '发票', userIds: [authStub.user1.user.id], visibility: 'not-locked' }),
+      );
+      expect(mocks.logger.warn).toHaveBeenCalledWith(expect.stringContaining('OCR ranking only'));
+    });
+
+    it('should fail as upstream does when OCR is disabled too', async () => {
+      mocks.systemMetadata.get.mockResolvedValue({ machineLearning: { ocr: { enabled: false } } });
+
+      await expect(sut.searchSmart(authStub.user1, { query: '发票' })).rejects.toThrow('failed for all URLs');
+
+      expect(mocks.search.searchOcrRanked).not.toHaveBeenCalled();
+    });
+  });
+
   describe('OCR filter of metadata search', () => {
     beforeEach(() => {
       mocks.search.searchMetadata.mockResolvedValue({ hasNextPage: false, items: [] });

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = manifest.load(ROOT)
 SERIES = SHIPPED.by_name("v3")
 V3_RELEASES = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.0.3", "v3.1.0")
-MIGRATION = "server/src/schema/migrations/1784900000000-ImmichAioOcrSearch.ts"
+INSTALLER = "server/src/utils/immich-aio-database.ts"
 
 
 def patch_sets() -> dict[str, PatchSet]:
@@ -113,15 +113,35 @@ def test_every_placement_renders_for_every_v3_release(tag: str) -> None:
         assert str(ROOT) not in body
 
 
-def test_the_migration_inlines_the_db_extension_sql_verbatim() -> None:
-    body = rendered(MIGRATION, "v3.1.0")
-    literals = re.findall(r"^const (install|uninstall) = (\".*\");$", body, flags=re.MULTILINE)
-    assert [name for name, _ in literals] == ["install", "uninstall"]
-    for name, literal in literals:
-        source = ROOT / "db_extension" / "sql" / f"{name}.sql"
-        assert json.loads(literal) == source.read_text(encoding="utf-8")
-    assert "await sql.raw(install).execute(db);" in body
-    assert "await sql.raw(uninstall).execute(db);" in body
+def test_the_start_up_installer_inlines_the_db_extension_sql_verbatim() -> None:
+    body = rendered(INSTALLER, "v3.1.0")
+    literals = re.findall(r"^const install = (\".*\");$", body, flags=re.MULTILINE)
+    assert len(literals) == 1
+    source = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    assert json.loads(literals[0]) == source
+    assert "await sql.raw(install).execute(trx);" in body
+    assert "set_config('immich_aio.sync_mode', 'patched-server', true)" in body
+
+
+def test_the_server_tags_its_connections_with_the_name_the_triggers_run_for() -> None:
+    body = rendered(INSTALLER, "v3.1.0")
+    (name,) = re.findall(
+        r"^export const IMMICH_AIO_APPLICATION_NAME = '([\w-]+)';$", body, flags=re.MULTILINE
+    )
+    install = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    assert re.search(
+        rf"FUNCTION immich_aio\.server_application_name\(\) RETURNS text\n.*\n  RETURN '{name}';", install
+    )
+    assert "process.env.PGAPPNAME = IMMICH_AIO_APPLICATION_NAME;" in body
+
+
+def test_the_series_records_no_migration_a_stock_immich_would_not_know() -> None:
+    placed = [p.dest for p in SERIES.placements(SHIPPED.root)]
+    assert not [dest for dest in placed if "/schema/migrations/" in dest]
+    assert not [path for path in added_lines("server/src/schema/migrations")]
+    runner = added_lines("server/src/repositories/database.repository.ts")
+    assert "    await forgetImmichAioMigrations(this.db);" in runner
+    assert "    await installImmichAio(this.db, this.logger);" in runner
 
 
 def test_the_ranking_code_uses_the_search_builder_of_each_release() -> None:
