@@ -192,9 +192,18 @@ def check_refresh(library: Library, job: str) -> str:
 
 
 def check_ml_outage(
-    library: Library, image_dir: Path, stop_ml: Callable[[], None], start_ml: Callable[[], None]
+    library: Library,
+    image_dir: Path,
+    stop_ml: Callable[[], None],
+    start_ml: Callable[[], None],
+    *,
+    patched: bool,
 ) -> str:
-    """With ml_service down Immich reports failures; once it is back, the missed work completes."""
+    """With ml_service down Immich reports failures; once it is back, the missed work completes.
+
+    Meanwhile a patched server answers a plain query with its OCR ranking (it needs no embedding) and says
+    so in its log; a stock one fails the search, as upstream does.
+    """
     log_before = len(library.immich_log())
     stop_ml()
     path = image_dir / OUTAGE_SCENE.file_name
@@ -207,11 +216,20 @@ def check_ml_outage(
         return "Machine learning server became unhealthy" in new_log or "failed for all URLs" in new_log
 
     wait_until(failure_reported, 180, "Immich to report the ML failure in its log")
-    try:
-        library.client.smart_search("停电")
-        raise CheckFailed("smart search answered while ml_service was down")
-    except ImmichError as error:
-        search_error = f"HTTP {error.status}"
+    if patched:
+        names = library.names(library.search("发票"))
+        expect(
+            set(names) == {"receipt-invoice-title", "receipt-restaurant"},
+            f"with ML down, plain '发票' should be answered by OCR ranking alone, got {names}",
+        )
+        expect("OCR ranking only" in library.immich_log()[log_before:], "the fallback was not logged")
+        search_outcome = f"plain '发票' answered from OCR alone {names}"
+    else:
+        try:
+            library.client.smart_search("停电")
+            raise CheckFailed("smart search answered while ml_service was down")
+        except ImmichError as error:
+            search_outcome = f"search answered HTTP {error.status}"
     library.client.wait_for_queues(("ocr", "smartSearch", "thumbnailGeneration", "metadataExtraction"), 300)
     expect(asset_id not in library.ocr_done_at(), "OCR completed although ml_service was down")
     start_ml()
@@ -225,4 +243,4 @@ def check_ml_outage(
     library.wait_processed([asset_id], timeout=300)
     names = library.names(library.search("ocr:停电"))
     expect(names[:1] == [OUTAGE_SCENE.name], f"after recovery 'ocr:停电' returned {names}")
-    return f"outage: log reported it, search answered {search_error}; recovered: ocr:停电 -> {names}"
+    return f"outage: log reported it, {search_outcome}; recovered: ocr:停电 -> {names}"

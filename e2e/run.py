@@ -193,7 +193,9 @@ def drive(
             def start_ml() -> None:
                 stack.supervisor.restart("ml")
 
-            result.detail = checks.check_ml_outage(library, image_dir, stop_ml, start_ml)
+            result.detail = checks.check_ml_outage(
+                library, image_dir, stop_ml, start_ml, patched=not options.unpatched
+            )
     finally:
         client.close()
 

@@ -14,6 +14,7 @@ from patcher import check as check_module
 from patcher import engine, gitops, manifest, verify
 from patcher.errors import PatcherError
 from patcher.releases import KNOWN_RELEASES
+from patcher.state import read_state
 
 app = typer.Typer(
     help="Patch Immich checkouts and check every release.",
@@ -39,6 +40,12 @@ def fail(error: PatcherError) -> NoReturn:
 
 def emit_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def say_recovered(tree: Path, recovered: str | None) -> None:
+    """Tell that an earlier patch or revert of this tree had been killed, and what was done about it."""
+    if recovered:
+        console.print(f"{tree}: {recovered}.", highlight=False)
 
 
 def progress_bar() -> Progress:
@@ -91,7 +98,9 @@ def patch_command(
         fail(error)
     if as_json:
         emit_json(outcome.to_json())
-    elif outcome.already_applied:
+        return
+    say_recovered(outcome.tree, outcome.recovered)
+    if outcome.already_applied:
         console.print(f"{outcome.tree}: series {outcome.series} is already applied; nothing to do.")
     else:
         console.print(
@@ -113,7 +122,7 @@ def _tag_of(tree: Path) -> str:
 
 def _series_of(tree: Path) -> manifest.Series | None:
     patches = manifest.load()
-    state = engine.read_state(gitops.open_checkout(tree))
+    state = read_state(gitops.open_checkout(tree))
     if state:
         return patches.by_name(state.series)
     try:
@@ -134,6 +143,7 @@ def status_command(
     if as_json:
         emit_json(result.to_json())
         return
+    say_recovered(result.tree, result.recovered)
     if result.recorded:
         r = result.recorded
         console.print(
@@ -162,15 +172,16 @@ def revert_command(
 ) -> None:
     """Restore the upstream files of a patched checkout byte for byte."""
     try:
-        state = engine.revert(tree)
+        outcome = engine.revert(tree)
     except PatcherError as error:
         fail(error)
     if as_json:
-        emit_json({"tree": str(tree), "reverted": state.series, "immichVersion": state.immich_version})
-    else:
-        console.print(
-            f"{tree}: reverted series {state.series}; the tree is back to upstream {state.immich_version}."
-        )
+        emit_json(outcome.to_json())
+        return
+    say_recovered(tree, outcome.recovered)
+    if outcome.series is not None:
+        back = f"the tree is back to upstream {outcome.immich_version}"
+        console.print(f"{tree}: reverted series {outcome.series}; {back}.")
 
 
 @app.command("check")

@@ -1,60 +1,22 @@
-"""Applies, inspects and reverts a patch series on an Immich checkout, atomically and idempotently."""
+"""Applies, inspects and reverts a patch series on an Immich checkout, atomically and idempotently.
 
-import hashlib
-import json
-import shutil
-from dataclasses import asdict, dataclass, field
+Atomic also when the process is killed: every apply and revert keeps a journal in `.git/immich-aio/`
+(patcher.state) from before its first write until after its last, and the next apply, status or revert
+of the tree finds it and brings the tree back to byte-exact upstream (an apply cut short) or finishes the
+revert, and says which.
+"""
+
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from patcher import __version__, gitops, placement
+from patcher import gitops, placement
+from patcher import state as record
 from patcher.diagnose import explain, touched_paths
 from patcher.errors import DirtyTree, PatchConflict, PatcherError
 from patcher.manifest import PatchFile, Series
 from patcher.snapshot import Snapshot
-
-Method = Literal["clean", "3way"]
-STATE_DIR = "immich-aio"
-
-
-@dataclass
-class AppliedPatch:
-    name: str
-    sha256: str
-    method: Method
-
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "sha256": self.sha256, "method": self.method}
-
-
-def overall_method(patches: list[AppliedPatch]) -> Method:
-    """A series applied cleanly only if every patch did."""
-    return "3way" if any(p.method == "3way" for p in patches) else "clean"
-
-
-@dataclass
-class State:
-    """What immich-aio did to a checkout; kept inside the git directory, never in the work tree."""
-
-    series: str
-    immich_version: str
-    head: str
-    patches: list[AppliedPatch]
-    placed: list[str]
-    tool: str = f"immich-aio {__version__}"
-    placed_sha256: dict[str, str] = field(default_factory=dict)
-
-    def matches(self, series: Series, patches: list[PatchFile], placed_now: dict[str, str]) -> bool:
-        """True when the tree carries exactly this series as it is now (patches and placed files)."""
-        return (
-            self.series == series.name
-            and [p.sha256 for p in self.patches] == [_digest(p) for p in patches]
-            and self.placed_sha256 == placed_now
-        )
-
-    @property
-    def method(self) -> Method:
-        return overall_method(self.patches)
+from patcher.state import AppliedPatch, Method, State, overall_method, read_state
 
 
 @dataclass
@@ -65,6 +27,7 @@ class ApplyOutcome:
     already_applied: bool
     patches: list[AppliedPatch] = field(default_factory=list)
     placed: list[str] = field(default_factory=list)
+    recovered: str | None = None
 
     @property
     def method(self) -> Method:
@@ -79,31 +42,45 @@ class ApplyOutcome:
             "result": self.method,
             "patches": [p.to_json() for p in self.patches],
             "placed": self.placed,
+            "recovered": self.recovered,
         }
 
 
-def _state_dir(tree: Path) -> Path:
-    return gitops.git_dir(tree) / STATE_DIR
+def _restore_index(tree: Path, before: bytes | None) -> None:
+    """Put the git index back byte for byte (`git apply --3way` stages what it merges)."""
+    index_path = gitops.git_dir(tree) / "index"
+    lock = index_path.with_name("index.lock")
+    # A git process killed with us leaves its lock; while our journal is open the index is ours.
+    lock.unlink(missing_ok=True)
+    if before is not None:
+        record.write_atomic(index_path, before)
+    else:
+        index_path.unlink(missing_ok=True)
 
 
-def read_state(tree: Path) -> State | None:
-    path = _state_dir(tree) / "state.json"
-    if not path.is_file():
+def recover(tree: Path) -> str | None:
+    """Finish or undo an apply or revert that was killed; returns what was done, or None if nothing was."""
+    tree = gitops.open_checkout(tree)
+    record.discard_partials(tree)
+    journal = record.read_journal(tree)
+    if journal is None:
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["patches"] = [AppliedPatch(**p) for p in data["patches"]]
-    return State(**data)
-
-
-def _write_state(tree: Path, state: State, snapshot: Snapshot) -> None:
-    folder = _state_dir(tree)
-    folder.mkdir(parents=True, exist_ok=True)
-    snapshot.save(folder / "backup.json")
-    (folder / "state.json").write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
-
-
-def _digest(patch: PatchFile) -> str:
-    return hashlib.sha256(patch.path.read_bytes()).hexdigest()
+    state = read_state(tree)
+    if journal.operation == "apply" and state is not None and state.journal == journal.id:
+        record.end_journal(tree)
+        return f"an interrupted patch had finished: the tree is fully patched (series {journal.series})"
+    backup = record.read_backup(tree)
+    if backup is not None:  # without it the tree was restored already and only the clean-up was cut short
+        backup.restore(tree)
+    if journal.operation == "apply" and backup is not None:
+        _restore_index(tree, record.index_before(tree) if journal.had_index else None)
+    record.clear(tree)
+    if journal.operation == "apply":
+        return (
+            f"an interrupted patch (series {journal.series}) was undone: the tree is back to upstream "
+            f"{journal.immich_version}"
+        )
+    return f"an interrupted revert was finished: the tree is back to upstream {journal.immich_version}"
 
 
 def _applies(tree: Path, patch: PatchFile, *, reverse: bool = False) -> bool:
@@ -118,6 +95,9 @@ def _apply_one(tree: Path, patch: PatchFile) -> Method:
         gitops.run(tree, "apply", "--whitespace=nowarn", path)
         return "clean"
     before = Snapshot.capture(tree, touched_paths(patch.text()))
+    # --3way implies --index, which refuses files whose index entry looks stale; a file an earlier revert or
+    # recovery rewrote byte for byte is one. The index is put back byte for byte after the series anyway.
+    gitops.run(tree, "update-index", "-q", "--refresh", check=False)
     result = gitops.run(tree, "apply", "--3way", "--whitespace=nowarn", path, check=False)
     output = result.stderr + result.stdout
     if result.returncode == 0 and "with conflicts" not in output:
@@ -143,19 +123,22 @@ def apply_series(
 ) -> ApplyOutcome:
     """Apply `series` to the checkout at `tree` as one unit: all of it, or nothing at all."""
     tree = gitops.open_checkout(tree)
+    recovered = recover(tree)
     patches = series.patches()
     placements = series.placements(root)
     state = read_state(tree)
     context = placement.template_context(tag, series)
     if state is not None:
         if state.matches(series, patches, placement.digests(placements, root, context)):
-            return ApplyOutcome(tree, series.name, state.immich_version, True, state.patches, state.placed)
+            return ApplyOutcome(
+                tree, series.name, state.immich_version, True, state.patches, state.placed, recovered
+            )
         raise PatcherError(
             f"{tree} is already patched ({state.tool}, series {state.series}) with a different version of "
             "the series; run `immich-aio revert` first, then patch again"
         )
     if _reverse_applies(tree, patches) and all((tree / p.dest).exists() for p in placements):
-        return ApplyOutcome(tree, series.name, tag, True)
+        return ApplyOutcome(tree, series.name, tag, True, recovered=recovered)
     dirty = gitops.dirty_files(tree)
     if dirty and not force:
         raise DirtyTree(dirty)
@@ -170,6 +153,7 @@ def apply_series(
     snapshot = Snapshot.capture(tree, touched)
     index_path = gitops.git_dir(tree) / "index"
     index_before = index_path.read_bytes() if index_path.is_file() else None
+    journal = record.begin_apply(tree, snapshot, index_before, series.name, tag)
     applied: list[AppliedPatch] = []
     try:
         clashes = placement.conflicts(tree, placements)
@@ -177,19 +161,18 @@ def apply_series(
             raise PatchConflict("place.toml", clashes)
         placed = placement.place(tree, placements, root, context)
         for patch in patches:
-            applied.append(AppliedPatch(patch.name, _digest(patch), _apply_one(tree, patch)))
+            applied.append(AppliedPatch(patch.name, record.digest(patch), _apply_one(tree, patch)))
     except BaseException:
         snapshot.restore(tree)
+        _restore_index(tree, index_before)
+        record.clear(tree)
         raise
-    finally:
-        # `git apply --3way` stages what it merges; the index goes back to exactly what it was.
-        if index_before is not None:
-            index_path.write_bytes(index_before)
-        elif index_path.exists():
-            index_path.unlink()
+    _restore_index(tree, index_before)
     head = gitops.run(tree, "rev-parse", "HEAD").stdout.strip()
-    _write_state(tree, State(series.name, tag, head, applied, list(placed), placed_sha256=placed), snapshot)
-    return ApplyOutcome(tree, series.name, tag, False, applied, list(placed))
+    done = State(series.name, tag, head, applied, list(placed), placed_sha256=placed, journal=journal.id)
+    record.write_state(tree, done)
+    record.end_journal(tree)
+    return ApplyOutcome(tree, series.name, tag, False, applied, list(placed), recovered)
 
 
 @dataclass
@@ -210,6 +193,7 @@ class TreeStatus:
     patches: list[PatchStatus]
     modified_since: list[str]
     up_to_date: bool | None = None
+    recovered: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -222,6 +206,7 @@ class TreeStatus:
             "placed": self.recorded.placed if self.recorded else [],
             "modifiedSincePatch": self.modified_since,
             "upToDate": self.up_to_date,
+            "recovered": self.recovered,
         }
 
 
@@ -232,6 +217,7 @@ def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeS
     series whose patches or placed files changed since the tree was patched is not up to date.
     """
     tree = gitops.open_checkout(tree)
+    recovered = recover(tree)
     state = read_state(tree)
     patches = series.patches() if series else []
     methods = {p.name: p.method for p in state.patches} if state else {}
@@ -253,16 +239,38 @@ def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeS
             current = placement.digests(series.placements(root), root, context)
             up_to_date = state.matches(series, patches, current) and not modified
     name = state.series if state else (series.name if series else None)
-    return TreeStatus(tree, state, name, results, modified, up_to_date)
+    return TreeStatus(tree, state, name, results, modified, up_to_date, recovered)
 
 
-def revert(tree: Path) -> State:
+@dataclass(frozen=True)
+class RevertOutcome:
+    tree: Path
+    series: str | None
+    immich_version: str | None
+    recovered: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tree": str(self.tree),
+            "reverted": self.series,
+            "immichVersion": self.immich_version,
+            "recovered": self.recovered,
+        }
+
+
+def revert(tree: Path) -> RevertOutcome:
     """Restore every file immich-aio touched to its bytes before the patch; forget the state."""
     tree = gitops.open_checkout(tree)
+    recovered = recover(tree)
     state = read_state(tree)
     if state is None:
+        if recovered:
+            return RevertOutcome(tree, None, None, recovered)
         raise PatcherError(f"{tree} has no immich-aio record: nothing to revert (see `immich-aio status`)")
-    folder = _state_dir(tree)
-    Snapshot.load(folder / "backup.json").restore(tree)
-    shutil.rmtree(folder)
-    return state
+    backup = record.read_backup(tree)
+    if backup is None:
+        raise PatcherError(f"{tree}: the immich-aio record has no backup; the tree cannot be reverted safely")
+    record.begin_revert(tree, state)
+    backup.restore(tree)
+    record.clear(tree)
+    return RevertOutcome(tree, state.series, state.immich_version, recovered)

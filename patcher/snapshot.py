@@ -1,7 +1,6 @@
 """Byte-exact snapshots of the files a series touches, so a failed apply or a revert restores them."""
 
 import base64
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -75,13 +74,3 @@ class Snapshot:
         dirs = data.get("missing_dirs", [])
         assert isinstance(dirs, list)
         return cls(files, [str(d) for d in dirs])
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json()), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> "Snapshot":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        assert isinstance(data, dict)
-        return cls.from_json(data)

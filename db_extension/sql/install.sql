@@ -33,8 +33,9 @@ BEGIN
     RAISE EXCEPTION 'immich_aio: the pgvector extension (vector) is not installed in this database'
       USING HINT = 'Immich installs it on first start; run CREATE EXTENSION vector as a superuser otherwise.';
   END IF;
-  IF to_regclass('asset') IS NULL OR to_regclass('smart_search') IS NULL OR to_regclass('asset_ocr') IS NULL THEN
-    RAISE EXCEPTION 'immich_aio: Immich tables asset, smart_search and asset_ocr not found in search_path %',
+  IF to_regclass('asset') IS NULL OR to_regclass('smart_search') IS NULL OR to_regclass('asset_ocr') IS NULL
+     OR to_regclass('asset_job_status') IS NULL THEN
+    RAISE EXCEPTION 'immich_aio: Immich tables asset, asset_job_status, smart_search and asset_ocr not found in search_path %',
       current_setting('search_path')
       USING HINT = 'Point the connection at Immich''s database; Immich v2.2 or newer is required.';
   END IF;
@@ -365,6 +366,21 @@ ALTER TABLE immich_aio.asset_ocr_document
   ADD COLUMN IF NOT EXISTS title tsvector GENERATED ALWAYS AS (ts_filter(document, '{a}')) STORED;
 CREATE INDEX IF NOT EXISTS asset_ocr_document_title_gin ON immich_aio.asset_ocr_document USING gin (title);
 
+-- The asset's OCR run (asset_job_status."ocrAt") the document was last brought up to: copied by the
+-- job-status trigger below when the patched server records a run, so a run recorded by any other writer
+-- (a stock Immich) shows as a difference, found by reconcile_begin without comparing clocks.
+ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS "ocrAt" timestamptz;
+DO $ocr_at$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM immich_aio.meta WHERE key = 'ocr_at_filled') THEN
+    -- documents kept by an earlier version were current: take their asset's last run as theirs
+    UPDATE immich_aio.asset_ocr_document d SET "ocrAt" = j."ocrAt"
+      FROM asset_job_status j WHERE j."assetId" = d."assetId";
+    INSERT INTO immich_aio.meta VALUES ('ocr_at_filled', clock_timestamp()::text);
+  END IF;
+END
+$ocr_at$;
+
 CREATE OR REPLACE AGGREGATE immich_aio.tsvector_agg(tsvector) (
   SFUNC = tsvector_concat,
   STYPE = tsvector,
@@ -402,12 +418,13 @@ BEGIN
   -- token positions are shifted past the previous boxes' and carry the box's weight, the same result
   -- as concatenating immich_aio.ocr_document(text, weight) box by box.
   INSERT INTO immich_aio.asset_ocr_document AS d
-    ("assetId", document, "boxCount", "updatedAt", "ownerId", searchable)
+    ("assetId", document, "boxCount", "updatedAt", "ownerId", searchable, "ocrAt")
   SELECT grams."assetId", grams.document || coalesce(zh.document, ''::tsvector), grams.box_count, clock_timestamp(),
          -- scalar lookups by primary key: as a join, the planner (which cannot see how few ids the array
          -- holds) hashed the whole asset table for every rebuild
          (SELECT a."ownerId" FROM asset a WHERE a.id = grams."assetId"),
-         (SELECT immich_aio.searchable(a.visibility::text, a."deletedAt") FROM asset a WHERE a.id = grams."assetId")
+         (SELECT immich_aio.searchable(a.visibility::text, a."deletedAt") FROM asset a WHERE a.id = grams."assetId"),
+         (SELECT j."ocrAt" FROM asset_job_status j WHERE j."assetId" = grams."assetId")
   FROM (
   SELECT shifted."assetId",
          coalesce(string_agg(immich_aio.quote_lexeme(shifted.token) || ':'
@@ -446,7 +463,7 @@ BEGIN
   ) AS zh ON true
   ON CONFLICT ("assetId") DO UPDATE
     SET document = excluded.document, "boxCount" = excluded."boxCount", "updatedAt" = excluded."updatedAt",
-        "ownerId" = excluded."ownerId", searchable = excluded.searchable;
+        "ownerId" = excluded."ownerId", searchable = excluded.searchable, "ocrAt" = excluded."ocrAt";
   GET DIAGNOSTICS written = ROW_COUNT;
   RETURN written;
 END
@@ -509,6 +526,19 @@ BEGIN
 END
 $trg$;
 
+-- Follow the asset's OCR runs (see the "ocrAt" column): Immich records a run after writing its boxes.
+CREATE OR REPLACE FUNCTION immich_aio.on_asset_job_status_change() RETURNS trigger
+  LANGUAGE plpgsql
+AS $trg$
+BEGIN
+  IF TG_OP = 'INSERT' OR OLD."ocrAt" IS DISTINCT FROM NEW."ocrAt" THEN
+    UPDATE immich_aio.asset_ocr_document SET "ocrAt" = NEW."ocrAt"
+      WHERE "assetId" = NEW."assetId" AND "ocrAt" IS DISTINCT FROM NEW."ocrAt";
+  END IF;
+  RETURN NULL;
+END
+$trg$;
+
 -- The triggers, created for the sync mode: in 'patched-server' mode each has a WHEN clause on the
 -- connection's application_name (a setting read, no table, no column), so for any other connection the
 -- statement or row goes on as if the trigger did not exist.
@@ -532,6 +562,8 @@ BEGIN
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_truncate()';
   EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE ON asset FOR EACH ROW' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_visibility_change()';
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_job_status AFTER INSERT OR UPDATE ON asset_job_status'
+    ' FOR EACH ROW' || gate || ' EXECUTE FUNCTION immich_aio.on_asset_job_status_change()';
 END
 $triggers$;
 
@@ -567,8 +599,8 @@ $backfill$;
 -- Bring the documents up to date with what any writer did while the triggers did not run for it (a stock
 -- Immich opened on this database in 'patched-server' mode). reconcile_begin() queues the assets to
 -- rebuild: documents whose asset lost all its visible boxes or was deleted, assets whose visible boxes
--- differ in number from their document, and assets OCR'd (asset_job_status."ocrAt") around or after the
--- newest document write. reconcile_step() rebuilds a batch of the queue per call (one short transaction
+-- differ in number from their document, and documents older than their asset's last OCR run.
+-- reconcile_step() rebuilds a batch of the queue per call (one short transaction
 -- each, resumable) and, once the queue is empty, re-copies owner and searchability that no longer match.
 CREATE TABLE IF NOT EXISTS immich_aio.reconcile_queue ("assetId" uuid PRIMARY KEY);
 
@@ -576,10 +608,6 @@ CREATE OR REPLACE FUNCTION immich_aio.reconcile_begin() RETURNS bigint
   LANGUAGE plpgsql VOLATILE
   SET jit = off
 AS $reconcile_begin$
-DECLARE
-  -- ten minutes of margin for a clock difference between Immich's host, which stamps ocrAt, and the database
-  margin interval := interval '10 minutes';
-  since timestamptz := coalesce((SELECT max("updatedAt") FROM immich_aio.asset_ocr_document), '-infinity') - margin;
 BEGIN
   INSERT INTO immich_aio.reconcile_queue ("assetId")
     SELECT coalesce(boxes."assetId", d."assetId")
@@ -589,7 +617,7 @@ BEGIN
     UNION
     SELECT j."assetId" FROM asset_job_status j
     JOIN immich_aio.asset_ocr_document d ON d."assetId" = j."assetId"
-    WHERE j."ocrAt" >= since AND j."ocrAt" > d."updatedAt" - margin
+    WHERE j."ocrAt" IS DISTINCT FROM d."ocrAt"
     ON CONFLICT DO NOTHING;
   RETURN (SELECT count(*) FROM immich_aio.reconcile_queue);
 END

@@ -1,4 +1,4 @@
--- Remove everything install.sql created: the immich_aio_* triggers on asset_ocr and asset, schema immich_aio,
+-- Remove everything install.sql created: the immich_aio_* triggers on Immich's tables, schema immich_aio,
 -- and the zhparser extension if install.sql created it; and the record of the migration that immich-aio
 -- releases before the start-up installer left in kysely_migrations (stock Immich refuses to start while a
 -- migration it does not know is recorded). Immich's own tables and rows are untouched.
@@ -7,19 +7,18 @@
 DO $uninstall$
 DECLARE
   drop_zhparser boolean := false;
+  trigger_row record;
 BEGIN
   IF to_regclass('immich_aio.meta') IS NOT NULL THEN
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM immich_aio.meta WHERE key = ''created_zhparser'')' INTO drop_zhparser;
   END IF;
-  IF to_regclass('asset_ocr') IS NOT NULL THEN
-    DROP TRIGGER IF EXISTS immich_aio_ocr_insert ON asset_ocr;
-    DROP TRIGGER IF EXISTS immich_aio_ocr_update ON asset_ocr;
-    DROP TRIGGER IF EXISTS immich_aio_ocr_delete ON asset_ocr;
-    DROP TRIGGER IF EXISTS immich_aio_ocr_truncate ON asset_ocr;
-  END IF;
-  IF to_regclass('asset') IS NOT NULL THEN
-    DROP TRIGGER IF EXISTS immich_aio_asset_visibility ON asset;
-  END IF;
+  -- every immich_aio_* trigger, on whichever table it is (a table may have been renamed since)
+  FOR trigger_row IN
+    SELECT t.tgname, t.tgrelid::regclass AS relation FROM pg_trigger t
+    WHERE t.tgname LIKE 'immich|_aio|_%' ESCAPE '|' AND NOT t.tgisinternal
+  LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', trigger_row.tgname, trigger_row.relation);
+  END LOOP;
   DROP SCHEMA IF EXISTS immich_aio CASCADE;
   IF to_regclass('kysely_migrations') IS NOT NULL THEN
     DELETE FROM kysely_migrations WHERE name LIKE '%-ImmichAio%';

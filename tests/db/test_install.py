@@ -57,7 +57,7 @@ def test_install_twice_then_uninstall_twice_then_install(immich_dsn: str) -> Non
     assert first.segmenter == "fallback"  # zhparser cannot be built on this machine
     assert first.version == "2"
     assert _our_objects(immich_dsn) == objects
-    assert len(first.triggers) == 5  # four on asset_ocr, one on asset
+    assert len(first.triggers) == 6  # four on asset_ocr, one on asset, one on asset_job_status
     assert first.documents == 2 == second.documents  # the initial backfill ran once and stays consistent
 
     uninstall(immich_dsn)
@@ -92,7 +92,7 @@ def test_install_over_a_first_release_install_upgrades_it(immich_dsn: str) -> No
         for column in ("title", "searchable", '"ownerId"'):
             conn.execute(f"ALTER TABLE immich_aio.asset_ocr_document DROP COLUMN {column}")
     again = install(immich_dsn)
-    assert again.installed and len(again.triggers) == 5
+    assert again.installed and len(again.triggers) == 6
     with psycopg.connect(immich_dsn, autocommit=True) as conn:
         rows = conn.execute(
             'SELECT "assetId"::text, "ownerId"::text, searchable, title::text '
