@@ -34,6 +34,47 @@ async function step(name, screenshot, page, body) {
   return record.ok;
 }
 
+// Opens the asset viewer's "More" menu and returns it once it is visibly open; a click that opened
+// nothing (the viewer still settling) is retried.
+async function openViewerMenu(page, attempts = 3) {
+  const more = page.locator('#immich-asset-viewer').getByRole('button', { name: 'More' }).first();
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    await more.waitFor({ state: 'visible' });
+    await more.click();
+    const menu = page.getByRole('menu').last();
+    try {
+      await menu.waitFor({ state: 'visible', timeout: 5000 });
+      return menu;
+    } catch {
+      await page.keyboard.press('Escape').catch(() => {});
+    }
+  }
+  throw new Error(`the viewer's More menu did not open after ${attempts} clicks`);
+}
+
+// Clicks `label` in the viewer menu and proves the click had its effect: the asset-jobs request was sent
+// and accepted. A click that sent nothing is retried with the menu opened again.
+async function runViewerMenuItem(page, label, attempts = 3) {
+  const misses = [];
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const menu = await openViewerMenu(page);
+    const item = menu.getByRole('menuitem', { name: label, exact: true });
+    await item.waitFor({ state: 'visible', timeout: 10000 });
+    const sent = page
+      .waitForResponse((r) => r.url().endsWith('/api/assets/jobs') && r.request().method() === 'POST', { timeout: 8000 })
+      .catch(() => null);
+    await item.click();
+    const response = await sent;
+    if (response) {
+      if (!response.ok()) throw new Error(`POST /api/assets/jobs answered HTTP ${response.status()}`);
+      return { attempt, misses };
+    }
+    misses.push(`click ${attempt} queued nothing`);
+    await page.keyboard.press('Escape').catch(() => {});
+  }
+  throw new Error(`"${label}" never queued its job: ${misses.join('; ')}`);
+}
+
 async function main() {
   const context = await chromium.launchPersistentContext(input.userDataDir, {
     executablePath: input.executablePath,
@@ -60,19 +101,22 @@ async function main() {
 
     const opened = await step('browser: open asset', '02-asset-viewer.png', page, async () => {
       await page.goto(`${base}/photos/${input.assetId}`);
-      await page.locator('#immich-asset-viewer').waitFor();
+      const viewer = page.locator('#immich-asset-viewer');
+      await viewer.waitFor();
+      // the app is ready when the photo itself has loaded and the network has gone quiet
+      await viewer.locator('img').first().waitFor({ state: 'visible' });
       await page.waitForLoadState('networkidle');
       return `viewer open for ${input.assetId}`;
     });
 
     if (opened) {
       await step(`browser: "${input.menuItem}" from the viewer menu`, '03-refresh-ocr-toast.png', page, async () => {
-        await page.locator('#immich-asset-viewer').getByRole('button', { name: 'More' }).first().click();
-        await page.getByRole('menuitem', { name: input.menuItem }).or(page.getByText(input.menuItem, { exact: true })).first().click();
+        const { attempt, misses } = await runViewerMenuItem(page, input.menuItem);
         const toast = page.getByText(input.toastText, { exact: false }).first();
         await toast.waitFor({ timeout: 15000 });
         result.toastText = (await toast.textContent()) || '';
-        return `toast: ${result.toastText}`;
+        const retried = misses.length ? ` (after ${misses.join('; ')})` : '';
+        return `job queued on click ${attempt}${retried}; toast: ${result.toastText}`;
       });
     }
 

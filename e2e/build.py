@@ -156,7 +156,7 @@ def immich_aio_command() -> list[str]:
     script = shutil.which("immich-aio")
     if script:
         return [script]
-    return [sys.executable, "-c", "from patcher.cli import app; app()"]
+    return [sys.executable, "-m", "immich_aio"]
 
 
 def patched_checkout(version: str, source: str, dest: Path, log_dir: Path) -> Path:
@@ -198,6 +198,23 @@ def _fully_applied(status_json: str) -> bool:
     return isinstance(patches, list) and all(
         isinstance(p, dict) and p.get("state") == "applied" for p in patches
     )
+
+
+def prepare_tree(
+    version: str, source: str, cache: Path, *, patched: bool, fresh: bool, log_dir: Path
+) -> Path:
+    """The checkout of `version` in the cache (`trees/<version>-patched` or `-unpatched`), made or reused."""
+    dest = cache / "trees" / f"{version}-{'patched' if patched else 'unpatched'}"
+    if fresh and dest.exists():
+        shutil.rmtree(dest)
+    if patched:
+        return patched_checkout(version, source, dest, log_dir)
+    return upstream_checkout(version, source, dest)
+
+
+def short_head(tree: Path) -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True)
+    return result.stdout.strip()
 
 
 def upstream_checkout(version: str, source: str, dest: Path) -> Path:

@@ -80,6 +80,46 @@ def e2e(
     raise typer.Exit(result.exit_code)
 
 
+def e2e_switch(
+    path: Annotated[
+        str,
+        typer.Option(
+            "--path",
+            help="Servers opening one library in turn: vX.Y.Z (patched) or vX.Y.Z:stock, comma separated.",
+        ),
+    ] = "v3.0.3,v3.1.0,v3.1.0:stock,v3.1.0",
+    source: Annotated[
+        str, typer.Option("--source", help="Upstream Immich git repository: a local path/mirror or a URL.")
+    ] = UPSTREAM_URL,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Report directory (default CACHE/reports/switch-<time>)."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache", envvar="IMMICH_AIO_E2E_CACHE", help="Checkouts, builds and models between runs."
+        ),
+    ] = None,
+) -> None:
+    """Upgrade and switch one real library between patched and stock Immich servers, checking each stage."""
+    # e2e.switch needs the [ml] extra (Pillow); a patcher-only install still starts the CLI.
+    from e2e.switch import PathError, SwitchOptions, parse_path, run_switch
+
+    try:
+        stages = parse_path(path)
+    except PathError as error:
+        Console(stderr=True).print(f"error: {error}", markup=False)
+        raise typer.Exit(2) from None
+    cache_dir = (cache or default_cache()).resolve()
+    report_dir = (report or cache_dir / "reports" / f"switch-{time.strftime('%Y%m%dT%H%M%S')}").resolve()
+    result = run_switch(SwitchOptions(stages, source, report_dir, cache_dir))
+    console = Console()
+    console.print(result.to_markdown(), markup=False, highlight=False)
+    console.print(f"report: {report_dir / 'summary.md'}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     """Run `e2e` as a stand-alone command (python -m e2e.cli)."""
     typer.run(e2e)

@@ -144,6 +144,21 @@ class ImmichClient:
         data = cast(JsonDict, self.request("POST", "/search/smart", json=body))
         return cast(list[JsonDict], data["assets"]["items"])
 
+    def metadata_search(self, size: int = 50, **filters: Any) -> list[JsonDict]:
+        """POST /search/metadata (e.g. ocr="发票", upstream's OCR filter); returns the asset items."""
+        data = cast(JsonDict, self.request("POST", "/search/metadata", json={"size": size, **filters}))
+        return cast(list[JsonDict], data["assets"]["items"])
+
+    # --- albums ----------------------------------------------------------------------------------
+
+    def create_album(self, name: str, asset_ids: list[str]) -> JsonDict:
+        return cast(
+            JsonDict, self.request("POST", "/albums", json={"albumName": name, "assetIds": asset_ids})
+        )
+
+    def albums(self) -> list[JsonDict]:
+        return cast(list[JsonDict], self.request("GET", "/albums"))
+
     # --- jobs ------------------------------------------------------------------------------------
 
     def queues(self) -> dict[str, JsonDict]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e import browser, build, checks, clip_weights, services
+from e2e import browser, build, checks, clip_weights, services, sharing
 from e2e.immich_api import ImmichClient
 from e2e.observe import Library
 from e2e.ports import PortAllocator, is_port_free
@@ -45,18 +44,12 @@ def clip_model_for(tree: Path) -> tuple[str, dict[str, str]]:
 
 def prepare_tree(options: RunOptions, report: Report) -> Path:
     kind = "unpatched" if options.unpatched else "patched"
-    dest = options.cache / "trees" / f"{options.version}-{kind}"
-    if options.fresh and dest.exists():
-        shutil.rmtree(dest)
     with report.check(f"prepare {kind} {options.version} tree") as result:
-        if options.unpatched:
-            tree = build.upstream_checkout(options.version, options.source, dest)
-        else:
-            tree = build.patched_checkout(options.version, options.source, dest, options.report_dir / "logs")
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True
-        )
-        result.detail = f"{tree} at {head.stdout.strip()}"
+        tree = build.prepare_tree(
+            options.version, options.source, options.cache, patched=not options.unpatched,
+            fresh=options.fresh, log_dir=options.report_dir / "logs",
+        )  # fmt: skip
+        result.detail = f"{tree} at {build.short_head(tree)}"
     report.meta.update({"tree": str(tree), "tree_kind": kind})
     return tree
 
@@ -180,6 +173,8 @@ def drive(
             result.detail = checks.check_refresh(library, "refresh-ocr")
         with report.check("refresh-smart-search re-runs CLIP for that asset alone", fatal=False) as result:
             result.detail = checks.check_refresh(library, "refresh-smart-search")
+        with report.check("sharing and permissions: nobody sees what they may not", fatal=False) as result:
+            result.detail = sharing.check_sharing(library, image_dir, patched=not options.unpatched)
         report.figures["search_latency"] = library.search_latency_figures()
         if options.skip_browser:
             report.not_run("browser steps", "--skip-browser given")

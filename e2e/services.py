@@ -46,7 +46,6 @@ class Stack:
     database_url: str
     redis_port: int
     media_dir: Path
-    ports: dict[str, int] = field(default_factory=dict)
 
 
 def redis_spec(port: int, directory: Path) -> ProcessSpec:
@@ -150,34 +149,62 @@ def ensure_database(database_url: str) -> None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+@dataclass
+class Support:
+    """The services Immich needs, started once and kept across Immich restarts: database, queue, ML."""
+
+    database_url: str
+    redis_port: int
+    ml_url: str
+    media_dir: Path
+
+
+def start_support(
+    supervisor: Supervisor, ports: PortAllocator, run_dir: Path, ml_env: Mapping[str, str], cli: list[str],
+    database_url: str | None = None,
+) -> Support:  # fmt: skip
+    """PostgreSQL (a throwaway cluster unless `database_url`), Redis and ml_service, each ready in turn."""
+    postgres, redis, ml = ports.take_many(3)
+    database_url = database_url or start_postgres(supervisor, postgres)
+    ensure_database(database_url)
+    supervisor.start(redis_spec(redis, run_dir / "redis"))
+    supervisor.start(ml_spec(ml, ml_env, cli))
+    media = run_dir / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    return Support(database_url, redis, f"http://{LOOPBACK}:{ml}", media)
+
+
+def start_immich(
+    supervisor: Supervisor, ports: PortAllocator, support: Support, tree: Path, node: Path, build_data: Path,
+    ready_timeout: float = 600.0,
+) -> str:  # fmt: skip
+    """Start the Immich server of `tree` on the support services; returns its URL once it answers."""
+    port, metrics_api, metrics_ms = ports.take_many(3)
+    env = immich_env(
+        port, support.database_url, support.redis_port, support.ml_url, support.media_dir, build_data,
+        [metrics_api, metrics_ms],
+    )  # fmt: skip
+    supervisor.start(immich_spec(tree, node, env, ready_timeout))
+    return f"http://{LOOPBACK}:{port}"
+
+
 def start_stack(options: StackOptions, supervisor: Supervisor, ports: PortAllocator, cli: list[str]) -> Stack:
     """Start every service in dependency order; each waits for readiness before the next starts."""
-    run = options.run_dir
-    named = dict(
-        zip(
-            ("postgres", "redis", "ml", "immich", "metrics-api", "metrics-ms"),
-            ports.take_many(6),
-            strict=True,
-        )
+    support = start_support(supervisor, ports, options.run_dir, options.ml_env, cli, options.database_url)
+    immich_url = start_immich(
+        supervisor,
+        ports,
+        support,
+        options.tree,
+        options.node,
+        options.build_data,
+        options.immich_ready_timeout,
     )
-    database_url = options.database_url or start_postgres(supervisor, named["postgres"])
-    ensure_database(database_url)
-    supervisor.start(redis_spec(named["redis"], run / "redis"))
-    ml_url = f"http://{LOOPBACK}:{named['ml']}"
-    supervisor.start(ml_spec(named["ml"], options.ml_env, cli))
-    media = run / "media"
-    media.mkdir(parents=True, exist_ok=True)
-    env = immich_env(
-        named["immich"], database_url, named["redis"], ml_url, media, options.build_data,
-        [named["metrics-api"], named["metrics-ms"]],
-    )  # fmt: skip
-    supervisor.start(immich_spec(options.tree, options.node, env, options.immich_ready_timeout))
     return Stack(
         supervisor=supervisor,
-        immich_url=f"http://{LOOPBACK}:{named['immich']}",
-        ml_url=ml_url,
-        database_url=database_url,
-        redis_port=named["redis"],
-        media_dir=media,
-        ports=named,
+        immich_url=immich_url,
+        ml_url=support.ml_url,
+        database_url=support.database_url,
+        redis_port=support.redis_port,
+        media_dir=support.media_dir,
     )

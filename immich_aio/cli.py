@@ -3,7 +3,7 @@
 import typer
 
 from db_extension.cli import app as db_app
-from e2e.cli import e2e
+from e2e.cli import e2e, e2e_switch
 from ml_service.cli import serve
 from patcher.cli import app as patcher_app
 
@@ -18,3 +18,4 @@ app.add_typer(patcher_app)
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
 app.command("e2e")(e2e)
+app.command("e2e-switch")(e2e_switch)

@@ -213,3 +213,13 @@ def test_the_web_menus_mount_the_snippet_in_the_viewer_and_the_selection_menus()
     mounts = [line.strip() for line in menu_lines if "<RefreshSearchMenuItems" in line]
     assert "<RefreshSearchMenuItems assetId={asset.id} />" in mounts
     assert mounts.count("<RefreshSearchMenuItems />") == 5
+
+
+def test_every_chinese_clip_model_has_a_stand_in_a_stock_immich_knows() -> None:
+    config = (ROOT / "server_snippets" / "utils" / "immich-aio-config.ts").read_text(encoding="utf-8")
+    stand_ins = dict(re.findall(r"^  '([\w.-]+__cn-clip)': '([\w.-]+)',$", config, flags=re.MULTILINE))
+    assert stand_ins.keys() == CN_CLIP_MODELS.keys()
+    assert not [name for name in stand_ins.values() if name.endswith("__cn-clip")]
+    stored = added_lines("server/src/utils/config.ts")
+    assert any("storeImmichAioClipModel(partialConfig)" in line for line in stored)
+    assert any("loadImmichAioClipModel(await metadataRepo.get(" in line for line in stored)

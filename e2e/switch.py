@@ -1,0 +1,271 @@
+"""Upgrades and the way back on real servers: one library opened by a sequence of Immich servers.
+
+`immich-aio e2e-switch --path v3.0.3,v3.1.0,v3.1.0:stock,v3.1.0` starts PostgreSQL, Redis and ml_service
+once, then each stage's Immich server in turn on the same database and media folder, as a self-hoster
+does by changing the image tag. Every stage must start with its migrations passing and find the whole
+library (assets, albums, OCR rows, embeddings) still there; a patched stage must rank OCR and keep the
+immich_aio documents without rebuilding them (unless a stock stage changed the library in between), a
+stock stage must search with upstream's own behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e import build, checks, clip_weights, images, services
+from e2e.immich_api import ImmichClient
+from e2e.observe import Library
+from e2e.ports import PortAllocator
+from e2e.report import Report
+from e2e.run import tear_down
+from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted, wait_until
+from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
+
+# Immich's tables the library lives in (v3 names), counted at every stage.
+LIBRARY_TABLES = ("asset", "album", "album_asset", "asset_ocr", "ocr_search", "smart_search", "asset_face")
+STARTUP_FAILURES = ("Migrations failed", "corrupted migrations", "Unknown CLIP model", " ERROR [")
+STOCK_SCENE = images.Scene(
+    "sign-stock-upload",
+    "sign",
+    images.lines_of(("禁止吸烟 No Smoking", 72, True), "违者罚款 200 元"),
+    size=(1440, 900),
+    paper=(250, 250, 250),
+)
+
+
+class PathError(ValueError):
+    """The --path expression names no stage or a malformed one."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    version: str
+    patched: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.version} {'patched' if self.patched else 'stock'}"
+
+
+def parse_path(expression: str) -> list[Stage]:
+    """'v3.0.3,v3.1.0:stock' -> stages; a version alone is patched, `:stock` (or `:patched`) says which."""
+    stages = []
+    for part in (p.strip() for p in expression.split(",")):
+        if not part:
+            continue
+        version, _, kind = part.partition(":")
+        if kind not in ("", "patched", "stock") or not version.startswith("v"):
+            raise PathError(f"{part!r}: expected vX.Y.Z, vX.Y.Z:patched or vX.Y.Z:stock")
+        stages.append(Stage(version, kind != "stock"))
+    if len(stages) < 2:
+        raise PathError(f"{expression!r}: a switch needs at least two stages")
+    return stages
+
+
+@dataclass(frozen=True)
+class SwitchOptions:
+    stages: list[Stage]
+    source: str
+    report_dir: Path
+    cache: Path
+
+
+@dataclass
+class Seen:
+    """What the library held after the previous stage, to compare the next one with."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)
+    stock_changed: bool = False
+
+
+def run_switch(options: SwitchOptions) -> Report:
+    """Run every stage in order on one library; never leaves a process behind."""
+    report = Report(options.report_dir)
+    report.meta.update({"path": ", ".join(s.label for s in options.stages), "source": options.source})
+    run_dir = options.cache / "runs" / f"switch-{time.strftime('%Y%m%dT%H%M%S')}"
+    supervisor = Supervisor(options.report_dir / "logs")
+    ports = PortAllocator()
+    try:
+        with signals_raise_interrupted():
+            trees = prepare_trees(options, report)
+            weights = options.cache / "cn-clip"
+            clip_weights.ensure_random_checkpoint(weights)
+            ml_env = {
+                "IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": str(weights),
+                "IMMICH_AIO_ML_LOG_FORMAT": "text",
+                "IMMICH_AIO_ML_PRELOAD": f"ocr,{DEFAULT_CN_CLIP_MODEL}",
+                # a stock stage asks for the upstream name: the same Chinese-CLIP answers it
+                "IMMICH_AIO_ML_CLIP_ALIASES": f"{UPSTREAM_ALIAS_MODEL}={DEFAULT_CN_CLIP_MODEL}",
+            }
+            with report.check("start PostgreSQL, Redis and ml_service (kept for every stage)"):
+                support = services.start_support(
+                    supervisor, ports, run_dir, ml_env, build.immich_aio_command()
+                )
+            seen = Seen()
+            for number, stage in enumerate(options.stages):
+                run_stage(number, stage, trees[stage], support, supervisor, ports, run_dir, report, seen)
+    except KeyboardInterrupt as interrupt:
+        report.not_run("run interrupted", str(interrupt) or "Ctrl-C")
+    except Exception as error:
+        report.not_run("remaining stages", f"stopped by {type(error).__name__}: {error}")
+    finally:
+        with signals_ignored():
+            tear_down(supervisor, ports, report)
+        report.write()
+    return report
+
+
+def prepare_trees(options: SwitchOptions, report: Report) -> dict[Stage, tuple[Path, Path]]:
+    """Each distinct stage's tree, built once: stage -> (tree, node)."""
+    trees: dict[Stage, tuple[Path, Path]] = {}
+    for stage in dict.fromkeys(options.stages):
+        with report.check(f"prepare and build {stage.label}") as result:
+            tree = build.prepare_tree(
+                stage.version, options.source, options.cache, patched=stage.patched, fresh=False,
+                log_dir=options.report_dir / "logs",
+            )  # fmt: skip
+            built = build.build_tree(tree, options.cache, options.report_dir / "logs")
+            trees[stage] = (tree, build.find_toolchain(tree).node)
+            result.detail = "reused the cached build" if built.reused else f"built: {built.steps}"
+    return trees
+
+
+def run_stage(
+    number: int,
+    stage: Stage,
+    tree_node: tuple[Path, Path],
+    support: services.Support,
+    supervisor: Supervisor,
+    ports: PortAllocator,
+    run_dir: Path,
+    report: Report,
+    seen: Seen,
+) -> None:
+    tree, node = tree_node
+    name = f"stage {number + 1} ({stage.label})"
+    with report.check(f"{name}: Immich starts, its migrations pass") as result:
+        log_start = log_size(supervisor)
+        build_data = build.build_data_dir(tree, run_dir / f"build-data-{number}")
+        url = services.start_immich(supervisor, ports, support, tree, node, build_data)
+        library = Library(ImmichClient(url), support.database_url, supervisor, support.ml_url)
+        wait_until(
+            lambda: "Finished running migrations" in stage_log(supervisor, log_start), 120, "migrations"
+        )
+        time.sleep(5)  # the microservices worker's own bootstrap (config, jobs) after the migrations
+        supervisor.check_alive()
+        failures = [line for line in stage_log(supervisor, log_start).splitlines() if has_failure(line)]
+        checks.expect(not failures, "startup errors: " + " | ".join(failures[:5]))
+        result.detail = f"Immich at {url}"
+    try:
+        if number == 0:
+            with report.check(f"{name}: set up the library") as result:
+                result.detail = set_up_library(library, stage, run_dir / "images")
+        else:
+            library.client.login(checks.ADMIN_EMAIL, checks.ADMIN_PASSWORD)
+            library.assets = known_assets(library)
+            with report.check(f"{name}: the whole library is still there", fatal=False) as result:
+                counts = library_counts(library)
+                checks.expect(counts == seen.counts, f"before {seen.counts}, now {counts}")
+                result.detail = str(counts)
+        with report.check(f"{name}: search", fatal=False) as result:
+            result.detail = check_search(library, stage, seen)
+        if not stage.patched:
+            with report.check(
+                f"{name}: a stock server adds a photo (OCR by stock Immich)", fatal=False
+            ) as result:
+                result.detail = stock_upload(library, run_dir / "images")
+                seen.stock_changed = True
+        else:
+            seen.stock_changed = False
+        seen.counts = library_counts(library)
+        seen.documents = documents(library) if stage.patched else seen.documents
+    finally:
+        library.client.close()
+        supervisor.stop("immich")
+
+
+def log_size(supervisor: Supervisor) -> int:
+    try:
+        return len(supervisor.get("immich").log_path.read_text(encoding="utf-8", errors="replace"))
+    except (KeyError, FileNotFoundError):
+        return 0
+
+
+def stage_log(supervisor: Supervisor, start: int) -> str:
+    return supervisor.get("immich").log_path.read_text(encoding="utf-8", errors="replace")[start:]
+
+
+def has_failure(line: str) -> bool:
+    return any(marker in line for marker in STARTUP_FAILURES) and "ExperimentalWarning" not in line
+
+
+def set_up_library(library: Library, stage: Stage, image_dir: Path) -> str:
+    clip_model = DEFAULT_CN_CLIP_MODEL if stage.patched else UPSTREAM_ALIAS_MODEL
+    checks.set_up_admin(library, library.ml_url, clip_model)
+    paths = images.write_all(image_dir)
+    for scene in images.SCENES:
+        library.assets[scene.name] = str(library.client.upload(paths[scene.name])["id"])
+    library.wait_processed(list(library.assets.values()))
+    checks.hide_assets(library)
+    receipts = [library.assets["receipt-invoice-title"], library.assets["receipt-restaurant"]]
+    library.client.create_album("发票 receipts", receipts)
+    return f"{len(library.assets)} photos processed, one album, CLIP model {clip_model}"
+
+
+def known_assets(library: Library) -> dict[str, str]:
+    """Scene name -> asset id, found again by the uploaded file names."""
+    scenes = {scene.file_name: scene.name for scene in (*images.SCENES, STOCK_SCENE)}
+    rows = library.query('SELECT "originalFileName", id::text FROM asset')
+    return {scenes[str(file)]: str(asset) for file, asset in rows if str(file) in scenes}
+
+
+def library_counts(library: Library) -> dict[str, int]:
+    counts = {}
+    for table in LIBRARY_TABLES:
+        row = library.query(f"SELECT count(*) FROM {table}")
+        counts[table] = int(row[0][0])
+    return counts
+
+
+def documents(library: Library) -> dict[str, str]:
+    """assetId -> the document row's version (xmin): a rebuild of a document changes it."""
+    rows = library.query('SELECT "assetId"::text, xmin::text FROM immich_aio.asset_ocr_document')
+    return {str(asset): str(version) for asset, version in rows}
+
+
+def check_search(library: Library, stage: Stage, seen: Seen) -> str:
+    if stage.patched:
+        ranked = library.names(library.search("ocr:发票"))
+        checks.expect(ranked[:2] == ["receipt-invoice-title", "receipt-restaurant"], f"ocr:发票 -> {ranked}")
+        detail = f"ocr:发票 -> {ranked}"
+        if seen.stock_changed:
+            found = library.names(library.search("ocr:禁止吸烟"))
+            checks.expect(
+                found[:1] == [STOCK_SCENE.name], f"photo added under stock: ocr:禁止吸烟 -> {found}"
+            )
+            detail += f"; caught up with the stock stage: ocr:禁止吸烟 -> {found}"
+        elif seen.documents:
+            now = documents(library)
+            checks.expect(now == seen.documents, "the immich_aio documents were rebuilt at the upgrade")
+            detail += f"; {len(now)} OCR documents kept as they were"
+        return detail
+    filtered = library.names([str(a["id"]) for a in library.client.metadata_search(ocr="发票")])
+    checks.expect(
+        {"receipt-invoice-title", "receipt-restaurant"} <= set(filtered),
+        f"upstream OCR filter 发票 -> {filtered}",
+    )
+    smart = library.search("发票")
+    checks.expect(bool(smart), "stock smart search returned nothing")
+    return f"upstream OCR filter 发票 -> {sorted(filtered)}; smart search answered {len(smart)} results"
+
+
+def stock_upload(library: Library, image_dir: Path) -> str:
+    path = image_dir / STOCK_SCENE.file_name
+    path.write_bytes(images.render(STOCK_SCENE))
+    asset_id = str(library.client.upload(path)["id"])
+    library.assets[STOCK_SCENE.name] = asset_id
+    library.wait_processed([asset_id], timeout=300)
+    return f"{STOCK_SCENE.name} uploaded and OCR'd by stock Immich"

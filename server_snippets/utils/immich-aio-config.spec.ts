@@ -1,0 +1,41 @@
+import {
+  CHINESE_MODEL_KEY,
+  loadImmichAioClipModel,
+  storeImmichAioClipModel,
+} from 'src/utils/immich-aio-config';
+import { describe, expect, it } from 'vitest';
+
+describe('immich-aio Chinese-CLIP settings', () => {
+  it('should store a Chinese-CLIP model behind the upstream model of the same size', () => {
+    const stored = storeImmichAioClipModel({ machineLearning: { clip: { modelName: 'ViT-B-16__cn-clip' } } });
+
+    expect(stored).toEqual({
+      machineLearning: { clip: { modelName: 'ViT-B-16__openai', [CHINESE_MODEL_KEY]: 'ViT-B-16__cn-clip' } },
+    });
+  });
+
+  it('should read the Chinese-CLIP model back', () => {
+    const stored = storeImmichAioClipModel({ machineLearning: { clip: { enabled: true, modelName: 'RN50__cn-clip' } } });
+
+    expect(loadImmichAioClipModel(stored)).toEqual({
+      machineLearning: { clip: { enabled: true, modelName: 'RN50__cn-clip' } },
+    });
+  });
+
+  it('should keep a model a stock server chose in between', () => {
+    const stored = {
+      machineLearning: { clip: { modelName: 'ViT-L-14__openai', [CHINESE_MODEL_KEY]: 'ViT-B-16__cn-clip' } },
+    };
+
+    expect(loadImmichAioClipModel(stored)).toEqual({ machineLearning: { clip: { modelName: 'ViT-L-14__openai' } } });
+  });
+
+  it('should leave every other setting as it is', () => {
+    const upstream = { machineLearning: { clip: { modelName: 'ViT-B-32__openai' } }, ffmpeg: { crf: 23 } };
+
+    expect(storeImmichAioClipModel(upstream)).toBe(upstream);
+    expect(loadImmichAioClipModel(upstream)).toBe(upstream);
+    expect(storeImmichAioClipModel(null)).toBeNull();
+    expect(loadImmichAioClipModel({})).toEqual({});
+  });
+});
