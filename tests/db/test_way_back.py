@@ -175,3 +175,33 @@ def test_a_database_keeps_its_sync_mode_when_installed_again(patched_dsn: str) -
     assert status(patched_dsn).sync_mode == "patched-server"
     assert install(patched_dsn).sync_mode == "patched-server"
     assert install(patched_dsn, sync_mode="always").sync_mode == "always"
+
+
+def test_stock_writes_never_call_into_immich_aio(patched: Library, stock: Library) -> None:
+    """What is left behind does no work for a stock server: not one call of an immich_aio function."""
+    owner = patched.user()
+    asset = patched.asset(owner)
+    patched.write_ocr(asset, ["发票"])
+    stock.conn.execute("SET track_functions = 'all'")
+    with stock.conn.transaction():
+        other = stock.asset(owner)
+        stock.write_ocr(other, ["停车场", "出口"])
+        stock.write_ocr(asset, ["咖啡"])
+        stock.conn.execute('INSERT INTO asset_job_status ("assetId", "ocrAt") VALUES (%s, now())', (other,))
+        stock.conn.execute(
+            "UPDATE asset SET visibility = 'archive', \"ownerId\" = %s WHERE id = %s", (owner, asset)
+        )
+        stock.conn.execute('UPDATE asset_ocr SET "isVisible" = false WHERE "assetId" = %s', (other,))
+        stock.conn.execute("DELETE FROM asset WHERE id = %s", (other,))
+        calls = stock.conn.execute(
+            "SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = 'immich_aio'"
+        ).fetchall()
+    assert calls == []
+    # the same statements from the patched server do call them (the check above can see calls)
+    patched.conn.execute("SET track_functions = 'all'")
+    with patched.conn.transaction():
+        patched.write_ocr(asset, ["咖啡"])
+        calls = patched.conn.execute(
+            "SELECT funcname FROM pg_stat_xact_user_functions WHERE schemaname = 'immich_aio'"
+        ).fetchall()
+    assert ("on_asset_ocr_insert",) in calls
