@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from patcher import node, verify
+from patcher import check_output, node, verify
 from patcher.node import Requirements, Toolchain, ToolchainError, read_requirements
 from patcher.verify import CheckResult, Step, VerifyReport
 
@@ -169,14 +169,14 @@ svelte-check found 1 error and 1 warning in 2 files
 
 
 def test_parses_tsc_errors() -> None:
-    count, failures = verify.parse_tsc(TSC_OUTPUT, Path("/x"))
+    count, failures = check_output.parse_tsc(TSC_OUTPUT, Path("/x"))
     assert count == 2
     assert failures == ["src/services/search.service.ts: TS2322", "src/utils/ocr-ranking.ts: TS2304"]
-    assert verify.parse_tsc("", Path("/x")) == (0, [])
+    assert check_output.parse_tsc("", Path("/x")) == (0, [])
 
 
 def test_parses_the_svelte_check_summary_and_problems(tmp_path: Path) -> None:
-    parsed = verify.parse_svelte_check(SVELTE_OUTPUT.format(root=tmp_path.resolve()), tmp_path)
+    parsed = check_output.parse_svelte_check(SVELTE_OUTPUT.format(root=tmp_path.resolve()), tmp_path)
     assert parsed == (
         1,
         1,
@@ -185,8 +185,12 @@ def test_parses_the_svelte_check_summary_and_problems(tmp_path: Path) -> None:
             "Error: web/src/routes/+page.svelte",
         ],
     )
-    assert verify.parse_svelte_check("svelte-check found 0 errors and 0 warnings", tmp_path) == (0, 0, [])
-    assert verify.parse_svelte_check("crashed", tmp_path) is None
+    assert check_output.parse_svelte_check("svelte-check found 0 errors and 0 warnings", tmp_path) == (
+        0,
+        0,
+        [],
+    )
+    assert check_output.parse_svelte_check("crashed", tmp_path) is None
 
 
 def vitest_report(root: Path) -> dict[str, object]:
@@ -213,11 +217,11 @@ def vitest_report(root: Path) -> dict[str, object]:
 def test_parses_vitest_json_counting_spec_files_that_fail_to_load(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     write_json(report, vitest_report(tmp_path.resolve()))
-    counts = verify.parse_vitest_json(report, tmp_path)
+    counts = check_output.parse_vitest_json(report, tmp_path)
     assert counts is not None
     assert (counts.passed, counts.failed, counts.skipped, counts.failed_files) == (3, 1, 1, 2)
     assert counts.failures == ["src/a.spec.ts > A breaks", "src/album-card.spec.ts: failed to run"]
-    assert verify.parse_vitest_json(tmp_path / "absent.json", tmp_path) is None
+    assert check_output.parse_vitest_json(tmp_path / "absent.json", tmp_path) is None
 
 
 FAKE_PM = r"""
