@@ -133,7 +133,12 @@ class EmbeddedPostgres:
                 "start",
             ]
         )
-        self._create_database()
+        try:
+            self._create_database()
+        except BaseException:
+            # the caller never gets the cluster to stop: a failed start must not leave a server behind
+            self.stop()
+            raise
         return self
 
     def _create_database(self) -> None:
@@ -158,7 +163,8 @@ class EmbeddedPostgres:
             )
             if result.returncode == 0:
                 return
-            if time.monotonic() > deadline:
+            # retrying helps while the server is still starting up, never for a name that is taken
+            if "already exists" in result.stderr or time.monotonic() > deadline:
                 raise EmbeddedPostgresError(f"createdb failed: {result.stderr.strip()}")
             time.sleep(0.2)
 
