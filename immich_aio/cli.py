@@ -1,10 +1,12 @@
-"""The `immich-aio` command: one root that mounts the patcher, the ML service, the database and e2e CLIs."""
+"""The `immich-aio` command: one root that mounts the patcher, ML service, database, e2e and deploy CLIs."""
 
 import typer
 
 from db_extension.cli import app as db_app
+from deploy.cli import app as deploy_app
 from e2e.cli import e2e, e2e_switch
 from ml_service.cli import serve
+from ml_service.models_cli import app as models_app
 from patcher.cli import app as patcher_app
 
 app = typer.Typer(
@@ -16,6 +18,9 @@ app = typer.Typer(
 # patch, status, revert, check, verify, list: the patcher's commands sit at the top level.
 app.add_typer(patcher_app)
 app.command("serve")(serve)
+app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.command("e2e")(e2e)
 app.command("e2e-switch")(e2e_switch)
+# build, compose, upstream, ci-template
+app.add_typer(deploy_app)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from patcher import engine, gitops
 from patcher.errors import PatchConflict, PatcherError
-from patcher.manifest import Manifest
+from patcher.manifest import Manifest, Series
 from patcher.releases import KNOWN_RELEASES
 from patcher.versions import expand
 
@@ -39,8 +39,11 @@ def versions_to_check(source: str, expression: str) -> list[str]:
     return expand(expression, gitops.remote_release_tags(source) or list(KNOWN_RELEASES))
 
 
-def check_version(manifest: Manifest, source: str, tag: str, workdir: Path) -> CheckRow:
-    series = manifest.series_for(tag)
+def check_version(
+    manifest: Manifest, source: str, tag: str, workdir: Path, series: Series | None = None
+) -> CheckRow:
+    """Whether `tag` takes its series (or `series`: the newest one, tried on a release it does not serve)."""
+    series = series or manifest.series_for(tag)
     if series is None:
         return CheckRow(tag, None, "unsupported", message="no patch series serves this release")
     tree = workdir / tag
@@ -64,11 +67,12 @@ def check_matrix(
     source: str,
     versions: list[str],
     on_row: Callable[[CheckRow], None] | None = None,
+    series: Series | None = None,
 ) -> list[CheckRow]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="immich-aio-check-") as workdir:
         for tag in versions:
-            row = check_version(manifest, source, tag, Path(workdir))
+            row = check_version(manifest, source, tag, Path(workdir), series)
             rows.append(row)
             if on_row:
                 on_row(row)

@@ -15,6 +15,7 @@ from patcher import engine, gitops, manifest, verify
 from patcher.errors import PatcherError
 from patcher.releases import KNOWN_RELEASES
 from patcher.state import read_state
+from patcher.versions import normalize
 
 app = typer.Typer(
     help="Patch Immich checkouts and check every release.",
@@ -31,6 +32,13 @@ SourceOption = Annotated[
     typer.Option("--source", help="Upstream Immich git repository: a local path/mirror or a URL."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+SeriesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--series",
+        help="Use this series even where the manifest does not map the release to it (trying a new release).",
+    ),
+]
 
 
 def fail(error: PatcherError) -> NoReturn:
@@ -70,6 +78,7 @@ def patch_command(
         Path | None, typer.Option("--in-place", help="Patch this existing checkout instead of cloning.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Patch even if the checkout has uncommitted changes.")] = False,
+    series_name: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Clone an Immich release (or use --in-place DIR) and apply the matching patch series."""
@@ -77,12 +86,12 @@ def patch_command(
         patches = manifest.load()
         if in_place is not None:
             tag = immich_version or _tag_of(in_place)
-            tag, series = patches.resolve(tag)
+            tag, series = _resolve(patches, tag, series_name)
             tree = in_place
         else:
             if immich_version is None:
                 raise PatcherError("give --immich-version (or --in-place DIR)")
-            tag, series = patches.resolve(immich_version)
+            tag, series = _resolve(patches, immich_version, series_name)
             tree = dest or Path(f"immich-{tag}")
             with progress_bar() as bar:
                 task = bar.add_task(f"cloning {tag}", total=1.0)
@@ -109,6 +118,19 @@ def patch_command(
         )
         for p in outcome.patches:
             console.print(f"  {p.name}: {p.method}")
+
+
+def _resolve(
+    patches: manifest.Manifest, version: str, series_name: str | None
+) -> tuple[str, manifest.Series]:
+    """The release and its series; with --series, that series whatever the manifest maps the release to."""
+    if series_name is None:
+        return patches.resolve(version)
+    series = patches.by_name(series_name)
+    tag = normalize(version)
+    if not series.serves(tag):
+        errors.print(f"note: series {series.name} is made for {series.versions}, not {tag}; trying it anyway")
+    return tag, series
 
 
 def _tag_of(tree: Path) -> str:
@@ -189,6 +211,7 @@ def check_command(
     versions: Annotated[str, typer.Option(help="Releases: v3.0.0..v3.1.0, a comma list, or one tag.")],
     source: SourceOption = gitops.UPSTREAM_URL,
     output_format: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+    series_name: SeriesOption = None,
 ) -> None:
     """For every release in a range, tell whether its series applies cleanly, by 3-way merge, or not."""
     if output_format not in ("table", "json", "markdown"):
@@ -202,7 +225,8 @@ def check_command(
             def advance(row: check_module.CheckRow) -> None:
                 bar.update(task, advance=1, description=f"checked {row.version}: {row.result}")
 
-            rows = check_module.check_matrix(patches, source, tags, advance)
+            series = patches.by_name(series_name) if series_name else None
+            rows = check_module.check_matrix(patches, source, tags, advance, series)
     except PatcherError as error:
         fail(error)
     if output_format == "json":

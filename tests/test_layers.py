@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST_PARTY = ("immich_aio", "patcher", "ml_service", "db_extension", "e2e", "testsupport", "bench")
+FIRST_PARTY = ("immich_aio", "patcher", "ml_service", "db_extension", "e2e", "deploy", "testsupport", "bench")
 # What each package may import from the others. db_extension only reads ml_service's model names (a
 # module without dependencies), to ask the ML service for the right text embedding.
 ALLOWED: dict[str, set[str]] = {
-    "immich_aio": {"patcher", "ml_service", "db_extension", "e2e"},
+    "immich_aio": {"patcher", "ml_service", "db_extension", "e2e", "deploy"},
+    "deploy": {"patcher"},
     "e2e": {"patcher", "ml_service", "db_extension"},
     "db_extension": {"ml_service.models.clip_names"},
     "patcher": set(),

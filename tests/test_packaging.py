@@ -42,6 +42,7 @@ def test_the_wheel_holds_every_package_and_the_patch_data(wheel_files: set[str])
         "db_extension/sql/install.sql",
         "e2e/postgres.py",
         "e2e/browser_steps.cjs",
+        "deploy/immich-aio.workflow.yml",
         "patcher/_data/patches/manifest.toml",
         "patcher/_data/patches/v3/series",
         "patcher/_data/server_snippets/utils/ocr-query.ts",
