@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from deploy import builders, compose, upstream
+from deploy.context import missing_sources
 from deploy.images import (
     DEFAULT_PREFIX,
     IMAGES,
@@ -179,6 +180,15 @@ def build_command(
             planned = plans(chosen, tag, series, path, prefix, variant)
     except (PatcherError, PlanError, builders.BuilderError) as error:
         fail(str(error), getattr(error, "exit_code", 1))
+    if not steps:  # with a checkout at hand, every plan's context must hold what its Dockerfile copies
+        for plan in planned:
+            missing = missing_sources(plan.dockerfile, plan.context)
+            if missing:
+                names = ", ".join(f"{m.path} (line {m.line})" for m in missing)
+                fail(
+                    f"the {plan.image} image's context {plan.context} lacks what "
+                    f"{plan.dockerfile.name} copies: {names}"
+                )
     commands = steps + [builders.build_command(name, executable, plan, platform) for plan in planned]
     if push:
         commands += [builders.push_command(executable, plan.tag) for plan in planned]
