@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Match
 
-from ml_service import __version__
+from ml_service import __version__, openapi
 from ml_service.config import Settings
 from ml_service.errors import ServiceError, bad_request, unprocessable
 from ml_service.forms import form_bytes, form_text, read_form
@@ -70,10 +71,22 @@ class RequestLogMiddleware:
 
 
 def _error_response(
-    service: MlService, status: int, message: str, headers: dict[str, str] | None = None
+    service: MlService, status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     service.metrics.errors.labels(str(status)).inc()
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method some route answers at this path, for the Allow header of a 405."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -99,8 +112,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(service, error.status, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, error: StarletteHTTPException) -> Response:
-        return _error_response(service, error.status_code, str(error.detail))
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            # Starlette names only the first matching route's methods; /check has one route per method.
+            headers["Allow"] = _allowed_methods(app, request.scope)
+        return _error_response(service, error.status_code, str(error.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, error: RequestValidationError) -> Response:
@@ -111,11 +128,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.exception("unexpected error")
         return _error_response(service, 500, f"internal error: {type(error).__name__}")
 
-    @app.get("/ping")
+    @app.get(
+        "/ping",
+        response_class=PlainTextResponse,
+        openapi_extra=openapi.plain_operation(settings, "Liveness", "Always `pong`.", protected=False),
+    )
     async def ping() -> PlainTextResponse:
         return PlainTextResponse("pong")
 
-    @app.get("/")
+    @app.get("/", openapi_extra=openapi.info_operation(settings))
     async def info() -> dict[str, Any]:
         return {
             "message": "Immich ML",
@@ -123,16 +144,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "version": __version__,
             "models_loaded": service.registry.loaded_models(),
             "clip_models": CN_CLIP_MODELS,
+            "clip_model_status": service.registry.model_status(),
             "clip_aliases": settings.clip_aliases,
             "clip_backend": settings.clip_backend,
             "upstream": settings.upstream_url,
         }
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        openapi_extra=openapi.plain_operation(settings, "Prometheus metrics", "Prometheus text format."),
+    )
     async def metrics() -> Response:
+        service.metrics.observe_models(service.registry.model_status())
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
-    @app.post("/predict")
+    @app.post("/predict", openapi_extra=openapi.predict_operation(settings))
     async def predict(request: Request) -> Response:
         body = await request.body()
         form = await read_form(request)
@@ -147,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(await _predict_local(service, parsed, image_bytes, text))
 
     app.include_router(mtphotos_router(service))
+    openapi.install(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, scope_name=settings.api_key_scope)

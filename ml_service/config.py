@@ -1,6 +1,8 @@
 """Service settings: one table of typed fields, each with its default, environment variables and checks."""
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,18 +27,25 @@ def _check_alias_target(target: str) -> None:
         raise SettingsError(f"alias target {_not_chinese_clip(target)}")
 
 
-def parse_aliases(raw: str | None) -> dict[str, str]:
-    """Parse ``name=target,name2=target2`` into a mapping; targets must be Chinese-CLIP names."""
-    aliases: dict[str, str] = {}
+def parse_pairs(raw: str | None, value: str = "target") -> dict[str, str]:
+    """Parse ``name=value,name2=value2`` into a mapping (a value may itself hold ``=``)."""
+    pairs: dict[str, str] = {}
     for item in (raw or "").split(","):
         if not item.strip():
             continue
         name, sep, target = item.partition("=")
         name, target = name.strip(), target.strip()
         if not sep or not name or not target:
-            raise SettingsError(f"entry {item!r} is not of the form name=target")
+            raise SettingsError(f"entry {item!r} is not of the form name={value}")
+        pairs[name] = target
+    return pairs
+
+
+def parse_aliases(raw: str | None) -> dict[str, str]:
+    """Parse ``name=target,name2=target2`` into a mapping; targets must be Chinese-CLIP names."""
+    aliases = parse_pairs(raw)
+    for target in aliases.values():
         _check_alias_target(target)
-        aliases[name] = target
     return aliases
 
 
@@ -54,6 +63,34 @@ def _aliases(value: object) -> object:
         for target in value.values():
             _check_alias_target(str(target))
     return value
+
+
+def _per_model(check: Callable[[str], str], value: str) -> Callable[[object], object]:
+    """A validator of ``model=value,…`` settings: keys are Chinese-CLIP names, values pass ``check``."""
+
+    def validate(raw: object) -> object:
+        pairs = parse_pairs(raw, value) if isinstance(raw, str) else raw
+        if not isinstance(pairs, dict):
+            return pairs
+        return {_chinese_clip(str(name)): check(str(item)) for name, item in pairs.items()}
+
+    return validate
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{url!r} is not an http:// or https:// URL")
+    return url.rstrip("/")
+
+
+def _sha256(digest: str) -> str:
+    if re.fullmatch(r"[0-9a-fA-F]{64}", digest) is None:
+        raise SettingsError(f"{digest!r} is not a sha256 (64 hexadecimal digits)")
+    return digest.lower()
+
+
+def _optional_url(url: str | None) -> str | None:
+    return _http_url(url) if url else None
 
 
 def _chinese_clip(name: str) -> str:
@@ -116,6 +153,19 @@ class Settings(BaseSettings):
     )
     clip_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_aliases)] = Field(
         default_factory=dict, validation_alias="IMMICH_AIO_ML_CLIP_ALIASES"
+    )
+    clip_download: bool = Field(True, validation_alias="IMMICH_AIO_ML_CLIP_DOWNLOAD")
+    clip_mirror_url: Annotated[str | None, AfterValidator(_optional_url)] = Field(
+        None, validation_alias=AliasChoices("IMMICH_AIO_ML_CLIP_MIRROR_URL", "HF_ENDPOINT")
+    )
+    clip_model_urls: Annotated[dict[str, str], NoDecode, BeforeValidator(_per_model(_http_url, "url"))] = (
+        Field(default_factory=dict, validation_alias="IMMICH_AIO_ML_CLIP_MODEL_URLS")
+    )
+    clip_sha256: Annotated[dict[str, str], NoDecode, BeforeValidator(_per_model(_sha256, "sha256"))] = Field(
+        default_factory=dict, validation_alias="IMMICH_AIO_ML_CLIP_SHA256"
+    )
+    clip_download_timeout_s: float = Field(
+        30.0, ge=0.1, validation_alias="IMMICH_AIO_ML_CLIP_DOWNLOAD_TIMEOUT"
     )
     clip_default_model: Annotated[str, AfterValidator(_chinese_clip)] = Field(
         DEFAULT_CN_CLIP_MODEL, validation_alias="IMMICH_AIO_ML_CLIP_DEFAULT_MODEL"
@@ -211,6 +261,8 @@ def _reason(error: ErrorDetails) -> str:
             return "must be an integer"
         case "float_parsing" | "float_type":
             return "must be a number"
+        case "bool_parsing" | "bool_type":
+            return "must be true or false"
         case "greater_than_equal":
             return f"must be >= {context['ge']}"
         case "less_than_equal":

@@ -1,5 +1,7 @@
 """Prometheus metrics of the service (requests, latencies per task/model, errors, queue depth, loads)."""
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -55,6 +57,49 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+
+        self.model_present = Gauge(
+            "immich_aio_ml_model_present",
+            "1 when a Chinese-CLIP model's checkpoint is in the weights directory",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_download_bytes = Gauge(
+            "immich_aio_ml_model_download_bytes",
+            "Bytes of a checkpoint received by the running download (0: none running)",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_download_size_bytes = Gauge(
+            "immich_aio_ml_model_download_size_bytes",
+            "Size of the checkpoint being downloaded (0: none running, or not announced)",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_downloads = Counter(
+            "immich_aio_ml_model_downloads",
+            "Checkpoint downloads that ended, by outcome (complete, failed, rejected)",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+        self.model_serving = Gauge(
+            "immich_aio_ml_model_serving",
+            "1 for each loaded model and the backend actually serving it",
+            ["task", "model", "backend"],
+            registry=self.registry,
+        )
+
+    def observe_models(self, statuses: list[dict[str, Any]]) -> None:
+        """Set the per-model gauges from the registry's model_status() (done at each scrape)."""
+        self.model_serving.clear()
+        for status in statuses:
+            model = status["model"]
+            self.model_present.labels(model).set(1 if status["present"] else 0)
+            running = status["downloading"] or {}
+            self.model_download_bytes.labels(model).set(running.get("bytes_done") or 0)
+            self.model_download_size_bytes.labels(model).set(running.get("bytes_total") or 0)
+            for task, backend in status["loaded"].items():
+                self.model_serving.labels(task, model, backend).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

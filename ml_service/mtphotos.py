@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ml_service import openapi
 from ml_service.errors import bad_request, unprocessable
 from ml_service.forms import form_bytes, read_form
 from ml_service.models.ocr import OcrOptions
@@ -28,12 +29,16 @@ def mtphotos_router(service: MlService) -> APIRouter:
     router = APIRouter()
     clip_model = service.settings.clip_default_model
 
-    @router.get("/check")
-    @router.post("/check")
+    settings = service.settings
+
+    @router.get("/check", operation_id="check_get", openapi_extra=openapi.mtphotos_check_operation(settings))
+    @router.post(
+        "/check", operation_id="check_post", openapi_extra=openapi.mtphotos_check_operation(settings)
+    )
     async def check() -> dict[str, Any]:
         return {"result": "pass", "title": "immich-aio ml_service", "help": "MT Photos AI API compatible"}
 
-    @router.post("/ocr")
+    @router.post("/ocr", openapi_extra=openapi.mtphotos_ocr_operation(settings))
     async def ocr(request: Request) -> dict[str, Any]:
         image = await service.decode(await _upload(request))
         result = await service.ocr(image, OcrOptions())
@@ -53,12 +58,12 @@ def mtphotos_router(service: MlService) -> APIRouter:
         scores = [f"{score:.2f}" for score in result.text_score]
         return {"result": {"texts": result.text, "scores": scores, "boxes": boxes}}
 
-    @router.post("/clip/img")
+    @router.post("/clip/img", openapi_extra=openapi.mtphotos_image_operation(settings))
     async def clip_image(request: Request) -> dict[str, Any]:
         image = await service.decode(await _upload(request))
         return {"result": _floats_as_strings(await service.encode_image(clip_model, image))}
 
-    @router.post("/clip/txt")
+    @router.post("/clip/txt", openapi_extra=openapi.mtphotos_text_operation(settings))
     async def clip_text(request: Request) -> dict[str, Any]:
         try:
             body = json.loads(await request.body())

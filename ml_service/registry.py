@@ -5,8 +5,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from ml_service.checkpoints import CheckpointStore
 from ml_service.config import Settings
 from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
@@ -32,6 +33,7 @@ class ModelRegistry:
         self._load_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._last_used: dict[tuple[str, str], float] = {}
         self._in_use: dict[tuple[str, str], int] = {}
+        self.checkpoints = CheckpointStore(settings, metrics)
 
     def _create(self, task: str, name: str) -> InferenceModel:
         settings = self.settings
@@ -76,6 +78,8 @@ class ModelRegistry:
             lock = self._load_locks.setdefault(key, asyncio.Lock())
             async with lock:
                 if not model.loaded:
+                    if isinstance(model, ClipTextualModel | ClipVisualModel):
+                        await self.checkpoints.ensure(name)
                     seconds = await asyncio.to_thread(model.load)
                     self.metrics.model_load_seconds.labels(task, name).observe(seconds)
                     self.metrics.models_loaded.set(len(self.loaded_models()))
@@ -122,10 +126,35 @@ class ModelRegistry:
                 raise ServiceError(
                     422, f"cannot preload {name!r}: neither 'ocr' nor a Chinese-CLIP model name"
                 )
-            await self.ensure_loaded(ClipTextualModel.task, served)
-            await self.ensure_loaded(ClipVisualModel.task, served)
+            try:
+                await self.ensure_loaded(ClipTextualModel.task, served)
+                await self.ensure_loaded(ClipVisualModel.task, served)
+            except ServiceError as error:
+                if error.status != 503:
+                    raise
+                # Weights that cannot be had now must not keep the service (OCR, proxying) from starting.
+                log.error(
+                    "preload failed; requests will try again", extra={"model": served, "error": error.message}
+                )
+                continue
             for task in (ClipTextualModel.task, ClipVisualModel.task):
                 self._last_used[(task, served)] = time.monotonic()
+
+    def model_status(self) -> list[dict[str, Any]]:
+        """Each Chinese-CLIP model: checkpoint present, download under way, backend per loaded task."""
+        statuses = []
+        for name, dimension in CN_CLIP_MODELS.items():
+            loaded = {
+                task: model.active_backend
+                for (task, model_name), model in self._models.items()
+                if model_name == name
+                and model.loaded
+                and isinstance(model, ClipTextualModel | ClipVisualModel)
+            }
+            statuses.append(
+                {"model": name, "dimension": dimension, **self.checkpoints.status(name), "loaded": loaded}
+            )
+        return statuses
 
     async def unload_idle(self, now: float | None = None) -> list[tuple[str, str]]:
         """Unload every loaded model idle for longer than the TTL; returns what was unloaded."""

@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
+from e2e.clip_weights import ensure_random_checkpoint
 from ml_service.app import create_app
 from ml_service.config import Settings
+from ml_service.models.clip_release import release_url
+from tests.ml.release_server import ReleaseServer, release_server
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
@@ -83,11 +87,27 @@ def clip_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def release_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded random-weight ViT-B-16 checkpoint as cn_clip's release files are (e2e's recipe)."""
+    return ensure_random_checkpoint(tmp_path_factory.mktemp("release"), CLIP_ARCH)
+
+
+@pytest.fixture
+def release(release_checkpoint: Path) -> Iterator[ReleaseServer]:
+    """A loopback release host publishing the checkpoint where cn_clip's release URL points."""
+    with release_server() as server:
+        server.publish(release_checkpoint, urlsplit(release_url(CLIP_ARCH, server.url)).path)
+        yield server
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
             "clip_weights_dir": tmp_path / "no-weights",
+            # Tests that download say so, and from where; no other test may reach for the release host.
+            "clip_download": False,
             "model_ttl_s": 0.0,
             "intra_op_threads": 2,
             "log_format": "text",

@@ -42,12 +42,42 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         ("IMMICH_AIO_ML_UPSTREAM_TIMEOUT", "soon", "number"),
         ("IMMICH_AIO_ML_CLIP_ALIASES", "ViT-B-16__openai", "name=target"),
         ("IMMICH_AIO_ML_CLIP_DEFAULT_MODEL", "ViT-B-32__openai", "Chinese-CLIP"),
+        ("IMMICH_AIO_ML_CLIP_MIRROR_URL", "hf-mirror.com", "http"),
+        ("IMMICH_AIO_ML_CLIP_MODEL_URLS", "ViT-B-16__cn-clip", "name=url"),
+        ("IMMICH_AIO_ML_CLIP_MODEL_URLS", "ViT-B-32__openai=http://lan/x.pt", "Chinese-CLIP"),
+        ("IMMICH_AIO_ML_CLIP_MODEL_URLS", "ViT-B-16__cn-clip=ftp://lan/x.pt", "http"),
+        ("IMMICH_AIO_ML_CLIP_SHA256", "ViT-B-16__cn-clip=abc", "64 hexadecimal"),
+        ("IMMICH_AIO_ML_CLIP_DOWNLOAD", "perhaps", "true or false"),
+        ("IMMICH_AIO_ML_CLIP_DOWNLOAD_TIMEOUT", "0", ">= 0.1"),
     ],
 )
 def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, word: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=word):
         Settings.from_env()
+
+
+def test_download_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HF_ENDPOINT", "IMMICH_AIO_ML_CLIP_MIRROR_URL", "IMMICH_AIO_ML_CLIP_DOWNLOAD"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings.from_env().clip_download is True and Settings.from_env().clip_mirror_url is None
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.com/")
+    assert Settings.from_env().clip_mirror_url == "https://hf-mirror.com"
+    monkeypatch.setenv("IMMICH_AIO_ML_CLIP_MIRROR_URL", "http://lan-mirror:8080")  # the first one set wins
+    monkeypatch.setenv("IMMICH_AIO_ML_CLIP_DOWNLOAD", "False")
+    digest = "AB" * 32
+    monkeypatch.setenv(
+        "IMMICH_AIO_ML_CLIP_MODEL_URLS",
+        "ViT-B-16__cn-clip=http://lan/files/b16.pt?token=a=b, ViT-L-14__cn-clip=https://lan/l14.pt",
+    )
+    monkeypatch.setenv("IMMICH_AIO_ML_CLIP_SHA256", f"ViT-B-16__cn-clip={digest}")
+    settings = Settings.from_env()
+    assert settings.clip_mirror_url == "http://lan-mirror:8080" and settings.clip_download is False
+    assert settings.clip_model_urls == {
+        "ViT-B-16__cn-clip": "http://lan/files/b16.pt?token=a=b",
+        "ViT-L-14__cn-clip": "https://lan/l14.pt",
+    }
+    assert settings.clip_sha256 == {"ViT-B-16__cn-clip": digest.lower()}
 
 
 def test_alias_target_must_be_chinese_clip() -> None:

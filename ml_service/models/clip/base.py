@@ -61,9 +61,12 @@ class ClipEncoder(InferenceModel):
         if self.backend in ("onnx", "onnx-int8"):
             quantised: Path | None = None
             try:
-                path = self._graph(ensure_onnx_export(self.weights_dir, self.architecture, self.threads))
+                graphs = ensure_onnx_export(self.weights_dir, self.architecture, self.threads)
+                path = self._graph(graphs)
                 if self.backend == "onnx-int8":
-                    quantised, self.int8_cosine = faithful_int8(path, self.int8_recipe, self._probe_inputs)
+                    quantised, self.int8_cosine = faithful_int8(
+                        path, self.int8_recipe, self._probe_inputs, graphs.checkpoint_sha256
+                    )
             except ServiceError:
                 raise
             except Exception as error:  # e.g. read-only weights dir: keep serving through torch

@@ -8,6 +8,7 @@ from typing import Any
 
 from ml_service.errors import ServiceError
 from ml_service.models.clip.locks import PathLocks
+from ml_service.models.clip_release import checkpoint_file
 
 _load_locks = PathLocks()
 _shared_models: "weakref.WeakValueDictionary[Path, Any]" = weakref.WeakValueDictionary()
@@ -15,10 +16,7 @@ _shared_models: "weakref.WeakValueDictionary[Path, Any]" = weakref.WeakValueDict
 
 def checkpoint_path(weights_dir: Path, architecture: str) -> Path:
     """Where cn_clip's load_from_name looks for an architecture's checkpoint inside weights_dir."""
-    # cn_clip imports torch (measured: ~5 s and ~1 GB RSS), which only loading a CLIP model should pay.
-    from cn_clip.clip.utils import _MODELS
-
-    return weights_dir / str(_MODELS[architecture][1])
+    return weights_dir / checkpoint_file(architecture)
 
 
 def input_resolution(architecture: str) -> int:

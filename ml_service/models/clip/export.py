@@ -14,6 +14,7 @@ from ml_service.models.clip.checkpoint import (
     load_torch_model,
     require_checkpoint,
 )
+from ml_service.models.clip.digest import checkpoint_digest
 from ml_service.models.clip.locks import PathLocks
 
 log = logging.getLogger("ml_service.clip")
@@ -25,10 +26,11 @@ _export_locks = PathLocks()
 
 
 class ExportedGraphs(NamedTuple):
-    """The fp32 ONNX graphs of one checkpoint's two encoders."""
+    """The fp32 ONNX graphs of one checkpoint's two encoders, and the sha256 of that checkpoint."""
 
     visual: Path
     textual: Path
+    checkpoint_sha256: str
 
 
 def onnx_paths(weights_dir: Path, architecture: str) -> tuple[Path, Path, Path]:
@@ -39,30 +41,29 @@ def onnx_paths(weights_dir: Path, architecture: str) -> tuple[Path, Path, Path]:
 
 
 def _checkpoint_stamp(path: Path) -> dict[str, Any]:
-    stat = path.stat()
     return {
         "checkpoint": path.name,
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        "sha256": checkpoint_digest(path),
         "opset": _ONNX_OPSET,
         "revision": _EXPORT_REVISION,
     }
 
 
 def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> ExportedGraphs:
-    """Export both encoders to ONNX once per checkpoint version; later calls reuse the cached files."""
+    """Export both encoders to ONNX once per checkpoint content; later calls reuse the cached files."""
     visual, textual, stamp_file = onnx_paths(weights_dir, architecture)
     checkpoint = require_checkpoint(weights_dir, architecture)
     with _export_locks(checkpoint):
         stamp = _checkpoint_stamp(checkpoint)
+        graphs = ExportedGraphs(visual, textual, str(stamp["sha256"]))
         if visual.is_file() and textual.is_file() and stamp_file.is_file():
             with contextlib.suppress(ValueError, OSError):
                 if json.loads(stamp_file.read_text()) == stamp:
-                    return ExportedGraphs(visual, textual)
+                    return graphs
         log.info("exporting Chinese-CLIP to ONNX", extra={"model": architecture, "dir": str(visual.parent)})
         export_onnx(load_torch_model(weights_dir, architecture, threads), architecture, visual, textual)
         stamp_file.write_text(json.dumps(stamp))
-    return ExportedGraphs(visual, textual)
+    return graphs
 
 
 def class_token_shortcut_applies(visual: Any) -> bool:

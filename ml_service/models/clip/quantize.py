@@ -47,19 +47,27 @@ def int8_path(fp32_path: Path, recipe: Int8Recipe) -> Path:
     return fp32_path.with_name(fp32_path.name.replace(".onnx", f".{recipe.tag}.onnx"))
 
 
-def ensure_int8(fp32_path: Path, recipe: Int8Recipe) -> Path:
+def _int8_stamp(fp32_path: Path, checkpoint_sha256: str | None) -> dict[str, Any]:
+    return {"checkpoint_sha256": checkpoint_sha256, "fp32_mtime_ns": fp32_path.stat().st_mtime_ns}
+
+
+def ensure_int8(fp32_path: Path, recipe: Int8Recipe, checkpoint_sha256: str | None = None) -> Path:
     """Dynamically quantise an exported encoder's MatMul/Gemm weights to int8 (once; redone if stale).
 
-    Activations are quantised per call, so no calibration data is needed; the fidelity to fp32 is
-    checked by int8_fidelity before the quantised graph is served.
+    The int8 file is stamped with the checkpoint's sha256 (when the caller knows it) and the fp32
+    graph's mtime, and quantised again when either changes. Activations are quantised per call, so no
+    calibration data is needed; the fidelity to fp32 is checked by int8_fidelity before serving.
     """
     # onnxruntime.quantization imports onnx (~22 MB RSS, measured): needed only to quantise a new graph.
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target = int8_path(fp32_path, recipe)
+    stamp_file = target.with_suffix(".stamp.json")
+    stamp = _int8_stamp(fp32_path, checkpoint_sha256)
     with _quantise_locks(target):
-        if target.is_file() and target.stat().st_mtime_ns >= fp32_path.stat().st_mtime_ns:
-            return target
+        with contextlib.suppress(ValueError, OSError):
+            if target.is_file() and json.loads(stamp_file.read_text()) == stamp:
+                return target
         log.info("quantising to int8", extra={"model": fp32_path.name, "recipe": recipe.tag})
         partial = target.with_suffix(".partial")
         quantize_dynamic(
@@ -71,6 +79,7 @@ def ensure_int8(fp32_path: Path, recipe: Int8Recipe) -> Path:
             reduce_range=recipe.reduce_range,
         )
         os.replace(partial, target)
+        stamp_file.write_text(json.dumps(stamp))
     return target
 
 
@@ -91,9 +100,11 @@ def int8_fidelity(fp32_path: Path, quantised_path: Path, probes: Probes) -> floa
     return lowest
 
 
-def faithful_int8(fp32_path: Path, recipe: Int8Recipe, probes: Probes) -> tuple[Path | None, float]:
+def faithful_int8(
+    fp32_path: Path, recipe: Int8Recipe, probes: Probes, checkpoint_sha256: str
+) -> tuple[Path | None, float]:
     """The int8 graph of an encoder (None if it strays from fp32: cosine < INT8_MIN_COSINE) and its cosine."""
-    path = ensure_int8(fp32_path, recipe)
+    path = ensure_int8(fp32_path, recipe, checkpoint_sha256)
     cosine = int8_fidelity(fp32_path, path, probes)
     if cosine < INT8_MIN_COSINE:
         log.warning(

@@ -1,0 +1,144 @@
+"""`immich-aio models`: download Chinese-CLIP checkpoints ahead of time (with a progress bar), list them."""
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ml_service.logs import setup_logging
+
+app = typer.Typer(
+    help="Chinese-CLIP checkpoints: where they come from, and downloading them before the first request.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+_WEIGHTS_HELP = "Directory holding cn_clip checkpoints (env IMMICH_AIO_ML_CLIP_WEIGHTS_DIR)."
+_MIRROR_HELP = (
+    "Hugging Face mirror to download from, e.g. https://hf-mirror.com (env IMMICH_AIO_ML_CLIP_MIRROR_URL)."
+)
+
+
+def _settings(weights_dir: str | None, mirror: str | None) -> Any:
+    # pydantic-settings comes with the `ml` extra, which a patcher-only install of the root CLI lacks.
+    from ml_service.config import Settings, SettingsError
+
+    overrides = {"clip_weights_dir": weights_dir, "clip_mirror_url": mirror}
+    try:
+        return Settings.from_env(**{name: value for name, value in overrides.items() if value is not None})
+    except SettingsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+WeightsDirOption = Annotated[str | None, typer.Option(help=_WEIGHTS_HELP)]
+MirrorOption = Annotated[str | None, typer.Option(help=_MIRROR_HELP)]
+
+
+@app.command("pull")
+def pull(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Chinese-CLIP model names or aliases (default: IMMICH_AIO_ML_CLIP_DEFAULT_MODEL)."
+        ),
+    ] = None,
+    weights_dir: WeightsDirOption = None,
+    mirror: MirrorOption = None,
+) -> None:
+    """Download checkpoints into the weights directory now (resuming a partial file), so the first
+    request does not wait. Exit code 1 when a download fails, 2 for an unknown name."""
+    # Like _settings: the service's modules need the `ml` extra.
+    from ml_service.checkpoints import CheckpointStore
+    from ml_service.errors import ServiceError
+
+    settings = _settings(weights_dir, mirror)
+    # The progress bar says what the service's download log would; errors still show.
+    setup_logging("error", "text")
+    requested = names or [settings.clip_default_model]
+    served = [settings.resolve_clip_name(name) for name in requested]
+    unknown = [name for name, model in zip(requested, served, strict=True) if model is None]
+    if unknown:
+        typer.echo(f"error: not Chinese-CLIP models or aliases: {', '.join(unknown)}", err=True)
+        raise typer.Exit(code=2)
+    store = CheckpointStore(settings)
+    console = Console(stderr=True)
+    failed = False
+
+    def say(line: str, style: str | None = None) -> None:
+        # Whole lines, never wrapped or read as markup: paths, URLs and errors stay copyable.
+        console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
+
+    async def fetch_all(progress: Progress) -> None:
+        nonlocal failed
+        for model in dict.fromkeys(name for name in served if name is not None):
+            source = store.source(model)
+            task = progress.add_task(model, total=None)
+
+            def update(done: int, total: int | None, task: Any = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                path = await store.ensure(model, progress=update)
+            except ServiceError as error:
+                failed = True
+                say(f"{model}: {error.message}", style="red")
+                continue
+            progress.update(task, completed=path.stat().st_size, total=path.stat().st_size)
+            say(f"{model}: {path} (from {source.url})")
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        asyncio.run(fetch_all(progress))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command("list")
+def list_models(
+    weights_dir: WeightsDirOption = None,
+    mirror: MirrorOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON array (camelCase keys).")] = False,
+) -> None:
+    """Each Chinese-CLIP model: its checkpoint file, whether it is present, and the URL it comes from."""
+    # Like _settings: the service's modules need the `ml` extra.
+    from ml_service.checkpoints import CheckpointStore
+    from ml_service.models.clip_names import CN_CLIP_MODELS
+
+    store = CheckpointStore(_settings(weights_dir, mirror))
+    rows = []
+    for model, dimension in CN_CLIP_MODELS.items():
+        source = store.source(model)
+        present = source.path.is_file()
+        rows.append(
+            {
+                "model": model,
+                "dimension": dimension,
+                "path": str(source.path),
+                "present": present,
+                "url": source.url,
+            }
+        )
+    if json_output:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        typer.echo(f"{row['model']}  ({row['dimension']})  {'present' if row['present'] else 'missing'}")
+        typer.echo(f"    file: {row['path']}")
+        typer.echo(f"    from: {row['url']}")

@@ -1,0 +1,436 @@
+"""The OpenAPI description of what FastAPI cannot infer: /predict's multipart form, answers per task, errors.
+
+The routes read their bodies themselves (to forward them byte for byte and to answer 400 rather than
+FastAPI's 422 for malformed forms), so their request bodies, answers and status codes are described
+here and attached to each route with ``openapi_extra``; ``install`` adds the shared schemas.
+"""
+
+import sys
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from ml_service.config import Settings
+from ml_service.models.clip.checkpoint import checkpoint_path
+from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
+from ml_service.protocol import MAX_RESOLUTION_LIMIT
+
+Schema = dict[str, Any]
+
+# Exactly the characters str.strip() removes, so "not blank" means here what it means to the server.
+_BLANKS = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+NOT_BLANK = f"[^{_BLANKS}]"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+_ERROR_MEANINGS = {
+    400: "Malformed request: a body that is not the form or JSON described, `entries` missing or not JSON, "
+    "image bytes that do not decode, a file sent as a text field or text that is not UTF-8.",
+    401: "API key missing or wrong (headers `api-key`, `x-api-key` or `Authorization: Bearer`).",
+    413: "Body above IMMICH_AIO_ML_MAX_UPLOAD_BYTES, or an image above IMMICH_AIO_ML_MAX_PIXELS.",
+    422: "Well-formed but unusable: unknown task or model type, a missing `modelName`, options out of range, "
+    "the text or image a task needs missing, or a model that is not served here without an upstream.",
+    502: "The upstream Immich ML server is unreachable or failed (only with IMMICH_AIO_ML_UPSTREAM_URL).",
+    503: "Busy (inference queue full or queue timeout), or the Chinese-CLIP checkpoint is missing and could "
+    "not be downloaded: the message names the URL tried and the file to place. See Retry-After.",
+    504: "The upstream Immich ML server did not answer in time (only with IMMICH_AIO_ML_UPSTREAM_URL).",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds after which trying again may succeed.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _errors(settings: Settings, *statuses: int, protected: bool = True) -> dict[str, Any]:
+    if protected and settings.api_key:
+        statuses = (*statuses, 401)
+    answers: dict[str, Any] = {}
+    for status in sorted(statuses):
+        answer: Schema = {"description": _ERROR_MEANINGS[status], "content": _json(_ref("Error"))}
+        if status == 503:
+            answer["headers"] = _RETRY_AFTER
+        answers[str(status)] = answer
+    return answers
+
+
+def _operation(settings: Settings, protected: bool, **parts: Any) -> Schema:
+    """An operation's extra description; with a key configured it names the security it needs."""
+    if protected and settings.api_key:
+        parts["security"] = [{"api-key": []}, {"x-api-key": []}, {"bearer": []}]
+    return parts
+
+
+def _immich_protected(settings: Settings) -> bool:
+    return settings.api_key_scope == "all"
+
+
+def _answerable(settings: Settings) -> list[str]:
+    """Chinese-CLIP names (and aliases) a request may use: all, unless downloads are off, when only
+    those whose checkpoint is in place (all again when none is, as each would answer 503)."""
+    models = list(CN_CLIP_MODELS)
+    if not settings.clip_download:
+        present = [
+            m
+            for m in models
+            if checkpoint_path(settings.clip_weights_dir, str(cn_clip_architecture(m))).is_file()
+        ]
+        models = present or models
+    return [*models, *(alias for alias, target in settings.clip_aliases.items() if target in models)]
+
+
+def _clip_model_name(settings: Settings) -> Schema:
+    names = _answerable(settings)
+    if settings.upstream_url is None:
+        return {
+            "type": "string",
+            "enum": names,
+            "description": "A Chinese-CLIP model or an alias of one (no upstream serves other names).",
+        }
+    return {
+        "type": "string",
+        "pattern": NOT_BLANK,
+        "examples": names,
+        "description": "Chinese-CLIP models and aliases are served here; other names go upstream.",
+    }
+
+
+def _schemas(settings: Settings) -> dict[str, Schema]:
+    model_name = {
+        "type": "string",
+        "pattern": NOT_BLANK,
+        "description": "Any name: RapidOCR serves them all.",
+    }
+    score = {"type": "number", "minimum": 0, "maximum": 1}
+    options: Schema = {"type": ["object", "null"]}
+    clip_model = {
+        "type": "object",
+        "required": ["modelName"],
+        "properties": {
+            "modelName": _clip_model_name(settings),
+            "options": {
+                **options,
+                "properties": {"language": {"type": ["string", "null"], "examples": ["zh-CN"]}},
+            },
+        },
+    }
+    return {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "PredictEntries": {
+            "type": "object",
+            "description": "What to compute, as Immich sends it: one or more tasks.",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "properties": {
+                "clip": _ref("ClipEntry"),
+                "ocr": _ref("OcrEntry"),
+                **(
+                    {"facial-recognition": {"type": "object", "description": "Forwarded to the upstream ML."}}
+                    if settings.upstream_url
+                    else {}
+                ),
+            },
+            "examples": [
+                {"clip": {"textual": {"modelName": "ViT-B-16__cn-clip", "options": {"language": "zh-CN"}}}},
+                {"clip": {"visual": {"modelName": "ViT-B-16__cn-clip"}}},
+                {"ocr": {"detection": {"modelName": "PP-OCRv5_mobile", "options": {"minScore": 0.5}}}},
+            ],
+        },
+        "ClipEntry": {
+            "type": "object",
+            "description": "Exactly one encoder: `visual` (needs `image`) or `textual` (needs `text`).",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+            "properties": {"visual": clip_model, "textual": clip_model},
+        },
+        "OcrEntry": {
+            "type": "object",
+            "description": "Text detection and recognition (needs `image`); both parts are optional.",
+            "additionalProperties": False,
+            "properties": {
+                "detection": {
+                    "type": "object",
+                    "required": ["modelName"],
+                    "properties": {
+                        "modelName": model_name,
+                        "options": {
+                            **options,
+                            "properties": {
+                                "minScore": {**score, "default": 0.5, "description": "Box threshold."},
+                                "maxResolution": {
+                                    "type": "number",
+                                    "minimum": 32,
+                                    "maximum": MAX_RESOLUTION_LIMIT,
+                                    "default": 736,
+                                    "description": "Shorter side scaled down to this first.",
+                                },
+                            },
+                        },
+                    },
+                },
+                "recognition": {
+                    "type": "object",
+                    "required": ["modelName"],
+                    "properties": {
+                        "modelName": model_name,
+                        "options": {
+                            **options,
+                            "properties": {
+                                "minScore": {**score, "default": 0.8, "description": "Text threshold."}
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "PredictResponse": {
+            "type": "object",
+            "description": "One key per task asked; `imageWidth`/`imageHeight` whenever an image came.",
+            "properties": {
+                "clip": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "description": "L2-normalised embedding: a JSON array in a string (pgvector input).",
+                    "examples": ["[0.0123,-0.0456,0.0789]"],
+                },
+                "ocr": _ref("OcrResult"),
+                "facial-recognition": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "The upstream server's answer, unchanged.",
+                },
+                "imageWidth": {"type": "integer", "minimum": 1},
+                "imageHeight": {"type": "integer", "minimum": 1},
+            },
+        },
+        "OcrResult": {
+            "type": "object",
+            "description": "Lines in reading order; `box` holds 8 numbers per line (4 corners clockwise from "
+            "top-left, x and y normalised to 0..1).",
+            "required": ["text", "box", "boxScore", "textScore"],
+            "properties": {
+                "text": {"type": "array", "items": {"type": "string"}},
+                "box": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
+                "boxScore": {"type": "array", "items": score},
+                "textScore": {"type": "array", "items": score},
+            },
+        },
+        "MtPhotosVector": {
+            "type": "object",
+            "required": ["result"],
+            "properties": {"result": {"type": "array", "items": {"type": "string"}}},
+        },
+        "MtPhotosOcr": {
+            "type": "object",
+            "required": ["result"],
+            "properties": {
+                "result": {
+                    "type": "object",
+                    "required": ["texts", "scores", "boxes"],
+                    "properties": {
+                        "texts": {"type": "array", "items": {"type": "string"}},
+                        "scores": {"type": "array", "items": {"type": "string"}},
+                        "boxes": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["x", "y", "width", "height"],
+                                "properties": {k: {"type": "string"} for k in ("x", "y", "width", "height")},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def predict_operation(settings: Settings) -> Schema:
+    """POST /predict: Immich's multipart form and the answers per task."""
+    form = {
+        "type": "object",
+        "required": ["entries"],
+        "properties": {
+            "entries": _ref("PredictEntries"),
+            "image": {
+                "type": "string",
+                "format": "binary",
+                "description": "The picture (JPEG, PNG, WebP, …): needed for `clip.visual`, `ocr` and faces.",
+            },
+            "text": {"type": "string", "description": "The query: needed, not blank, for `clip.textual`."},
+        },
+    }
+    errors = (400, 413, 422, 502, 503, 504)
+    return _operation(
+        settings,
+        _immich_protected(settings),
+        summary="Run CLIP, OCR (here) and facial recognition (upstream) on an image or a text",
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": form,
+                    "encoding": {"entries": {"contentType": "application/json"}},
+                }
+            },
+        },
+        responses={
+            "200": {
+                "description": "The results of every task asked for.",
+                "content": _json(_ref("PredictResponse")),
+            },
+            **_errors(settings, *errors, protected=_immich_protected(settings)),
+        },
+    )
+
+
+def _upload(settings: Settings, summary: str, answer: str, description: str) -> Schema:
+    form = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary", "description": "The picture."}},
+    }
+    return _operation(
+        settings,
+        True,
+        summary=summary,
+        requestBody={"required": True, "content": {"multipart/form-data": {"schema": form}}},
+        responses={
+            "200": {"description": description, "content": _json(_ref(answer))},
+            **_errors(settings, 400, 413, 422, 503),
+        },
+    )
+
+
+def mtphotos_ocr_operation(settings: Settings) -> Schema:
+    return _upload(settings, "MT Photos: OCR", "MtPhotosOcr", "Lines with scores and pixel boxes.")
+
+
+def mtphotos_image_operation(settings: Settings) -> Schema:
+    return _upload(settings, "MT Photos: image embedding", "MtPhotosVector", "The embedding, as strings.")
+
+
+def mtphotos_text_operation(settings: Settings) -> Schema:
+    body = {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string", "pattern": NOT_BLANK}},
+    }
+    return _operation(
+        settings,
+        True,
+        summary="MT Photos: text embedding",
+        requestBody={"required": True, "content": _json(body)},
+        responses={
+            "200": {"description": "The embedding, as strings.", "content": _json(_ref("MtPhotosVector"))},
+            **_errors(settings, 400, 413, 422, 503),
+        },
+    )
+
+
+def mtphotos_check_operation(settings: Settings) -> Schema:
+    answer = {
+        "type": "object",
+        "required": ["result"],
+        "properties": {"result": {"const": "pass"}, "title": {"type": "string"}, "help": {"type": "string"}},
+    }
+    return _operation(
+        settings,
+        True,
+        summary="MT Photos: is the service there and the key right",
+        responses={"200": {"description": "Always `pass`.", "content": _json(answer)}, **_errors(settings)},
+    )
+
+
+def plain_operation(settings: Settings, summary: str, description: str, protected: bool = True) -> Schema:
+    """A GET answered with text: /ping (never protected) and /metrics."""
+    return _operation(
+        settings,
+        protected,
+        summary=summary,
+        responses={
+            "200": {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **_errors(settings, protected=protected),
+        },
+    )
+
+
+def info_operation(settings: Settings) -> Schema:
+    answer = {
+        "type": "object",
+        "required": ["message", "version", "models_loaded", "clip_models", "clip_model_status"],
+        "properties": {
+            "message": {"const": "Immich ML"},
+            "version": {"type": "string"},
+            "models_loaded": {"type": "array", "items": {"type": "object"}},
+            "clip_models": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "clip_model_status": {"type": "array", "items": _ref("ModelStatus")},
+            "clip_aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+            "clip_backend": {"type": "string"},
+            "upstream": {"type": ["string", "null"]},
+        },
+    }
+    return _operation(
+        settings,
+        _immich_protected(settings),
+        summary="Service, models and their state",
+        responses={
+            "200": {"description": "What is served and in which state.", "content": _json(answer)},
+            **_errors(settings, protected=_immich_protected(settings)),
+        },
+    )
+
+
+_MODEL_STATUS: Schema = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "dimension": {"type": "integer"},
+        "file": {"type": "string", "description": "The checkpoint file expected in the weights directory."},
+        "present": {"type": "boolean"},
+        "url": {"type": "string", "description": "Where a missing checkpoint is downloaded from."},
+        "downloading": {
+            "type": ["object", "null"],
+            "properties": {"bytes_done": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]}},
+        },
+        "download_error": {"type": ["string", "null"]},
+        "loaded": {
+            "type": "object",
+            "description": "Loaded encoders (clip-visual, clip-textual) and the backend serving each.",
+            "additionalProperties": {"type": "string"},
+        },
+    },
+}
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Make app.openapi() return FastAPI's document plus the shared schemas and, with a key, its schemes.
+
+    Built at each call (a few ms): with downloads off, the model names offered follow the files present.
+    """
+
+    def document() -> dict[str, Any]:
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = spec.setdefault("components", {})
+        components.setdefault("schemas", {}).update({**_schemas(settings), "ModelStatus": _MODEL_STATUS})
+        if settings.api_key:
+            components["securitySchemes"] = {
+                "api-key": {"type": "apiKey", "in": "header", "name": "api-key"},
+                "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            }
+        return spec
+
+    app.openapi = document  # type: ignore[method-assign]
