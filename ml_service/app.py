@@ -103,7 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await service.stop()
 
     app = FastAPI(
-        title="immich-aio ML", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+        title="immich-aio ML",
+        version=__version__,
+        description="An Immich machine-learning server: Chinese-CLIP and RapidOCR served here, faces and "
+        "other CLIP models forwarded to an upstream Immich ML; the MT Photos AI API on the same port.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
 

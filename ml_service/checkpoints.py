@@ -136,9 +136,21 @@ class CheckpointStore:
         if task is None:
             task = asyncio.create_task(self._fetch(source, progress))
             self._downloads[source.path] = task
-            task.add_done_callback(lambda _: self._downloads.pop(source.path, None))
+            task.add_done_callback(self._forget)
         # A caller that goes away (client disconnect) leaves the download running for the others.
         return await asyncio.shield(task)
+
+    def _forget(self, task: "asyncio.Task[Path]") -> None:
+        self._downloads = {path: running for path, running in self._downloads.items() if running is not task}
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a download whose callers all went away logs no warning
+
+    async def close(self) -> None:
+        """Stop running downloads; their partial files stay for the next start to resume."""
+        running = list(self._downloads.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _fetch(self, source: CheckpointSource, progress: Progress | None) -> Path:
         state = DownloadState(source.url)

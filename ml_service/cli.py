@@ -14,6 +14,9 @@ def serve(
     weights_dir: str | None = typer.Option(
         None, help="Directory holding cn_clip checkpoints (env IMMICH_AIO_ML_CLIP_WEIGHTS_DIR)."
     ),
+    mirror: str | None = typer.Option(
+        None, help="Hugging Face mirror for checkpoint downloads (env IMMICH_AIO_ML_CLIP_MIRROR_URL)."
+    ),
     backend: str | None = typer.Option(
         None, help="CLIP backend: onnx, onnx-int8 or torch (env IMMICH_AIO_ML_CLIP_BACKEND)."
     ),
@@ -38,6 +41,7 @@ def serve(
         "port": port,
         "upstream_url": upstream,
         "clip_weights_dir": weights_dir,
+        "clip_mirror_url": mirror,
         "clip_backend": backend,
         "preload": preload,
         "log_level": log_level,

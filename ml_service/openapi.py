@@ -2,29 +2,16 @@
 
 The routes read their bodies themselves (to forward them byte for byte and to answer 400 rather than
 FastAPI's 422 for malformed forms), so their request bodies, answers and status codes are described
-here and attached to each route with ``openapi_extra``; ``install`` adds the shared schemas.
+here and attached to each route with ``openapi_extra``; ``install`` adds the schemas they refer to.
 """
 
-import sys
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ml_service.api_schemas import NOT_BLANK, Schema, component_schemas, ref
 from ml_service.config import Settings
-from ml_service.models.clip.checkpoint import checkpoint_path
-from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
-from ml_service.protocol import MAX_RESOLUTION_LIMIT
-
-Schema = dict[str, Any]
-
-# Exactly the characters str.strip() removes, so "not blank" means here what it means to the server.
-_BLANKS = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
-NOT_BLANK = f"[^{_BLANKS}]"
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: Schema) -> Schema:
@@ -56,7 +43,7 @@ def _errors(settings: Settings, *statuses: int, protected: bool = True) -> dict[
         statuses = (*statuses, 401)
     answers: dict[str, Any] = {}
     for status in sorted(statuses):
-        answer: Schema = {"description": _ERROR_MEANINGS[status], "content": _json(_ref("Error"))}
+        answer: Schema = {"description": _ERROR_MEANINGS[status], "content": _json(ref("Error"))}
         if status == 503:
             answer["headers"] = _RETRY_AFTER
         answers[str(status)] = answer
@@ -74,194 +61,13 @@ def _immich_protected(settings: Settings) -> bool:
     return settings.api_key_scope == "all"
 
 
-def _answerable(settings: Settings) -> list[str]:
-    """Chinese-CLIP names (and aliases) a request may use: all, unless downloads are off, when only
-    those whose checkpoint is in place (all again when none is, as each would answer 503)."""
-    models = list(CN_CLIP_MODELS)
-    if not settings.clip_download:
-        present = [
-            m
-            for m in models
-            if checkpoint_path(settings.clip_weights_dir, str(cn_clip_architecture(m))).is_file()
-        ]
-        models = present or models
-    return [*models, *(alias for alias, target in settings.clip_aliases.items() if target in models)]
-
-
-def _clip_model_name(settings: Settings) -> Schema:
-    names = _answerable(settings)
-    if settings.upstream_url is None:
-        return {
-            "type": "string",
-            "enum": names,
-            "description": "A Chinese-CLIP model or an alias of one (no upstream serves other names).",
-        }
-    return {
-        "type": "string",
-        "pattern": NOT_BLANK,
-        "examples": names,
-        "description": "Chinese-CLIP models and aliases are served here; other names go upstream.",
-    }
-
-
-def _schemas(settings: Settings) -> dict[str, Schema]:
-    model_name = {
-        "type": "string",
-        "pattern": NOT_BLANK,
-        "description": "Any name: RapidOCR serves them all.",
-    }
-    score = {"type": "number", "minimum": 0, "maximum": 1}
-    options: Schema = {"type": ["object", "null"]}
-    clip_model = {
-        "type": "object",
-        "required": ["modelName"],
-        "properties": {
-            "modelName": _clip_model_name(settings),
-            "options": {
-                **options,
-                "properties": {"language": {"type": ["string", "null"], "examples": ["zh-CN"]}},
-            },
-        },
-    }
-    return {
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-        "PredictEntries": {
-            "type": "object",
-            "description": "What to compute, as Immich sends it: one or more tasks.",
-            "minProperties": 1,
-            "additionalProperties": False,
-            "properties": {
-                "clip": _ref("ClipEntry"),
-                "ocr": _ref("OcrEntry"),
-                **(
-                    {"facial-recognition": {"type": "object", "description": "Forwarded to the upstream ML."}}
-                    if settings.upstream_url
-                    else {}
-                ),
-            },
-            "examples": [
-                {"clip": {"textual": {"modelName": "ViT-B-16__cn-clip", "options": {"language": "zh-CN"}}}},
-                {"clip": {"visual": {"modelName": "ViT-B-16__cn-clip"}}},
-                {"ocr": {"detection": {"modelName": "PP-OCRv5_mobile", "options": {"minScore": 0.5}}}},
-            ],
-        },
-        "ClipEntry": {
-            "type": "object",
-            "description": "Exactly one encoder: `visual` (needs `image`) or `textual` (needs `text`).",
-            "minProperties": 1,
-            "maxProperties": 1,
-            "additionalProperties": False,
-            "properties": {"visual": clip_model, "textual": clip_model},
-        },
-        "OcrEntry": {
-            "type": "object",
-            "description": "Text detection and recognition (needs `image`); both parts are optional.",
-            "additionalProperties": False,
-            "properties": {
-                "detection": {
-                    "type": "object",
-                    "required": ["modelName"],
-                    "properties": {
-                        "modelName": model_name,
-                        "options": {
-                            **options,
-                            "properties": {
-                                "minScore": {**score, "default": 0.5, "description": "Box threshold."},
-                                "maxResolution": {
-                                    "type": "number",
-                                    "minimum": 32,
-                                    "maximum": MAX_RESOLUTION_LIMIT,
-                                    "default": 736,
-                                    "description": "Shorter side scaled down to this first.",
-                                },
-                            },
-                        },
-                    },
-                },
-                "recognition": {
-                    "type": "object",
-                    "required": ["modelName"],
-                    "properties": {
-                        "modelName": model_name,
-                        "options": {
-                            **options,
-                            "properties": {
-                                "minScore": {**score, "default": 0.8, "description": "Text threshold."}
-                            },
-                        },
-                    },
-                },
-            },
-        },
-        "PredictResponse": {
-            "type": "object",
-            "description": "One key per task asked; `imageWidth`/`imageHeight` whenever an image came.",
-            "properties": {
-                "clip": {
-                    "type": "string",
-                    "contentMediaType": "application/json",
-                    "description": "L2-normalised embedding: a JSON array in a string (pgvector input).",
-                    "examples": ["[0.0123,-0.0456,0.0789]"],
-                },
-                "ocr": _ref("OcrResult"),
-                "facial-recognition": {
-                    "type": "array",
-                    "items": {"type": "object"},
-                    "description": "The upstream server's answer, unchanged.",
-                },
-                "imageWidth": {"type": "integer", "minimum": 1},
-                "imageHeight": {"type": "integer", "minimum": 1},
-            },
-        },
-        "OcrResult": {
-            "type": "object",
-            "description": "Lines in reading order; `box` holds 8 numbers per line (4 corners clockwise from "
-            "top-left, x and y normalised to 0..1).",
-            "required": ["text", "box", "boxScore", "textScore"],
-            "properties": {
-                "text": {"type": "array", "items": {"type": "string"}},
-                "box": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
-                "boxScore": {"type": "array", "items": score},
-                "textScore": {"type": "array", "items": score},
-            },
-        },
-        "MtPhotosVector": {
-            "type": "object",
-            "required": ["result"],
-            "properties": {"result": {"type": "array", "items": {"type": "string"}}},
-        },
-        "MtPhotosOcr": {
-            "type": "object",
-            "required": ["result"],
-            "properties": {
-                "result": {
-                    "type": "object",
-                    "required": ["texts", "scores", "boxes"],
-                    "properties": {
-                        "texts": {"type": "array", "items": {"type": "string"}},
-                        "scores": {"type": "array", "items": {"type": "string"}},
-                        "boxes": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["x", "y", "width", "height"],
-                                "properties": {k: {"type": "string"} for k in ("x", "y", "width", "height")},
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    }
-
-
 def predict_operation(settings: Settings) -> Schema:
     """POST /predict: Immich's multipart form and the answers per task."""
     form = {
         "type": "object",
         "required": ["entries"],
         "properties": {
-            "entries": _ref("PredictEntries"),
+            "entries": ref("PredictEntries"),
             "image": {
                 "type": "string",
                 "format": "binary",
@@ -287,7 +93,7 @@ def predict_operation(settings: Settings) -> Schema:
         responses={
             "200": {
                 "description": "The results of every task asked for.",
-                "content": _json(_ref("PredictResponse")),
+                "content": _json(ref("PredictResponse")),
             },
             **_errors(settings, *errors, protected=_immich_protected(settings)),
         },
@@ -306,7 +112,7 @@ def _upload(settings: Settings, summary: str, answer: str, description: str) -> 
         summary=summary,
         requestBody={"required": True, "content": {"multipart/form-data": {"schema": form}}},
         responses={
-            "200": {"description": description, "content": _json(_ref(answer))},
+            "200": {"description": description, "content": _json(ref(answer))},
             **_errors(settings, 400, 413, 422, 503),
         },
     )
@@ -332,7 +138,7 @@ def mtphotos_text_operation(settings: Settings) -> Schema:
         summary="MT Photos: text embedding",
         requestBody={"required": True, "content": _json(body)},
         responses={
-            "200": {"description": "The embedding, as strings.", "content": _json(_ref("MtPhotosVector"))},
+            "200": {"description": "The embedding, as strings.", "content": _json(ref("MtPhotosVector"))},
             **_errors(settings, 400, 413, 422, 503),
         },
     )
@@ -374,7 +180,7 @@ def info_operation(settings: Settings) -> Schema:
             "version": {"type": "string"},
             "models_loaded": {"type": "array", "items": {"type": "object"}},
             "clip_models": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "clip_model_status": {"type": "array", "items": _ref("ModelStatus")},
+            "clip_model_status": {"type": "array", "items": ref("ModelStatus")},
             "clip_aliases": {"type": "object", "additionalProperties": {"type": "string"}},
             "clip_backend": {"type": "string"},
             "upstream": {"type": ["string", "null"]},
@@ -391,28 +197,6 @@ def info_operation(settings: Settings) -> Schema:
     )
 
 
-_MODEL_STATUS: Schema = {
-    "type": "object",
-    "properties": {
-        "model": {"type": "string"},
-        "dimension": {"type": "integer"},
-        "file": {"type": "string", "description": "The checkpoint file expected in the weights directory."},
-        "present": {"type": "boolean"},
-        "url": {"type": "string", "description": "Where a missing checkpoint is downloaded from."},
-        "downloading": {
-            "type": ["object", "null"],
-            "properties": {"bytes_done": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]}},
-        },
-        "download_error": {"type": ["string", "null"]},
-        "loaded": {
-            "type": "object",
-            "description": "Loaded encoders (clip-visual, clip-textual) and the backend serving each.",
-            "additionalProperties": {"type": "string"},
-        },
-    },
-}
-
-
 def install(app: FastAPI, settings: Settings) -> None:
     """Make app.openapi() return FastAPI's document plus the shared schemas and, with a key, its schemes.
 
@@ -424,7 +208,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = spec.setdefault("components", {})
-        components.setdefault("schemas", {}).update({**_schemas(settings), "ModelStatus": _MODEL_STATUS})
+        components.setdefault("schemas", {}).update(component_schemas(settings))
         if settings.api_key:
             components["securitySchemes"] = {
                 "api-key": {"type": "apiKey", "in": "header", "name": "api-key"},

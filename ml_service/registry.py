@@ -182,5 +182,6 @@ class ModelRegistry:
                 log.exception("idle unload failed")
 
     async def close(self) -> None:
+        await self.checkpoints.close()
         for model in self._models.values():
             await asyncio.to_thread(model.unload)

@@ -212,6 +212,31 @@ def test_interrupted_download_resumes_where_it_stopped(
     assert not partial_path(target).exists()
 
 
+def test_a_download_stopped_by_shutdown_resumes_later(
+    make_settings: Callable[..., Settings], release: ReleaseServer, release_checkpoint: Path, tmp_path: Path
+) -> None:
+    settings = downloading(make_settings, tmp_path, clip_mirror_url=release.url)
+    target = checkpoint_path(tmp_path, CLIP_ARCH)
+    release.delay_per_block_s = 0.01
+
+    async def stop_midway() -> None:
+        store = CheckpointStore(settings)
+        waiter = asyncio.create_task(store.ensure(CLIP_NAME))
+        while not (store.status(CLIP_NAME)["downloading"] or {}).get("bytes_done"):
+            await asyncio.sleep(0.02)
+        await store.close()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+
+    asyncio.run(stop_midway())
+    kept = partial_path(target).stat().st_size
+    assert 0 < kept < release_checkpoint.stat().st_size and not target.exists()
+    release.delay_per_block_s = 0.0
+    assert ensure(CheckpointStore(settings)) == target
+    assert release.transfers()[-1].range == f"bytes={kept}-"
+    assert filecmp.cmp(target, release_checkpoint, shallow=False)
+
+
 def test_server_without_range_support_is_read_from_the_start(
     make_settings: Callable[..., Settings],
     release: ReleaseServer,
