@@ -76,6 +76,14 @@ def install(
         status = run_install(dsn, backfill=backfill, sync_mode=mode)
     except DbExtensionError as error:
         raise _fail(error) from error
+    if status.reconcile_queued and backfill:
+        # documents of an earlier format were queued by the install: rebuild them now, in batches
+        with _asset_progress() as report:
+            try:
+                run_reconcile(dsn, on_progress=report)
+            except DbExtensionError as error:
+                raise _fail(error) from error
+        status = read_status(dsn)
     typer.echo(f"installed immich_aio version {status.version} using the {status.segmenter} segmenter")
     _print_status(status)
 

@@ -55,7 +55,7 @@ def test_install_twice_then_uninstall_twice_then_install(immich_dsn: str) -> Non
 
     assert first.installed and second.installed
     assert first.segmenter == "fallback"  # zhparser cannot be built on this machine
-    assert first.version == "2"
+    assert first.version == "3"
     assert _our_objects(immich_dsn) == objects
     assert len(first.triggers) == 6  # four on asset_ocr, one on asset, one on asset_job_status
     assert first.documents == 2 == second.documents  # the initial backfill ran once and stays consistent
