@@ -112,12 +112,13 @@ class CheckpointStore:
         source = self.source(model)
         state = self._states.get(source.path)
         failure = self._failures.get(source.path)
+        present = source.path.is_file()
         return {
             "file": source.path.name,
-            "present": source.path.is_file(),
+            "present": present,
             "url": source.url,
             "downloading": None if state is None else {"bytes_done": state.done, "bytes_total": state.total},
-            "download_error": None if failure is None else failure[1],
+            "download_error": None if failure is None or present else failure[1],
         }
 
     async def ensure(self, model: str, progress: Progress | None = None) -> Path:

@@ -154,7 +154,6 @@ async def download(
     sha256: str | None = None,
     timeout_s: float = 30.0,
     progress: Progress | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Downloaded:
     """Fetch url into target, resuming an earlier partial file; call under ``exclusive(target)``.
 
@@ -164,9 +163,7 @@ async def download(
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(target)
     headers = {"user-agent": f"immich-aio/{__version__}", "accept-encoding": "identity"}
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s), follow_redirects=True, transport=transport, headers=headers
-    )
+    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=True, headers=headers)
     async with client:
         for _ in range(2):
             meta = _read_meta(target)

@@ -5,9 +5,13 @@ random-weight checkpoint in cn_clip's format, under the same paths as cn_clip's 
 """
 
 import asyncio
+import contextlib
 import filecmp
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -416,3 +420,43 @@ def test_preload_that_cannot_download_leaves_the_service_up(
         assert httpx.get(f"{url}/ping", timeout=10).text == "pong"
         answer = httpx.post(f"{url}/predict", data={"entries": TEXTUAL, "text": "猫"}, timeout=30)
         assert answer.status_code == 503 and dead in answer.json()["error"]
+
+
+@pytest.mark.slow
+def test_a_fresh_serve_answers_the_first_request(release: ReleaseServer, tmp_path: Path) -> None:
+    """What a new user does: start the service with its defaults and a reachable mirror, then ask."""
+    port = free_port()
+    env = dict(
+        os.environ, IMMICH_AIO_ML_CLIP_WEIGHTS_DIR=str(tmp_path / "cn-clip"), IMMICH_AIO_ML_LOG_FORMAT="json"
+    )
+    command = [sys.executable, "-m", "immich_aio", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--mirror", release.url],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/ping", timeout=1).text == "pong":
+                    break
+            assert process.poll() is None and time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+        answer = httpx.post(f"{url}/predict", data={"entries": TEXTUAL, "text": "一只猫"}, timeout=600)
+        assert answer.status_code == 200, answer.text
+        assert len(json.loads(answer.json()["clip"])) == CLIP_DIM
+        status = next(
+            s for s in httpx.get(f"{url}/", timeout=10).json()["clip_model_status"] if s["model"] == CLIP_NAME
+        )
+        # the default backend: int8, or fp32 where the fidelity guard finds int8 strays
+        assert status["present"] and status["loaded"]["clip-textual"] in ("onnx-int8", "onnx")
+    finally:
+        process.terminate()
+        _, log = process.communicate(timeout=30)
+    assert len(release.transfers()) == 1
+    events = [json.loads(line)["message"] for line in log.splitlines() if line.startswith("{")]
+    assert "downloading Chinese-CLIP checkpoint" in events and "checkpoint downloaded" in events
