@@ -75,8 +75,8 @@ def backfill(
                 if on_progress:
                     on_progress(min(done, total), total)
             removed = conn.execute(
-                "DELETE FROM immich_aio.asset_ocr_document d WHERE NOT EXISTS "
-                '(SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND o."isVisible")'
+                "DELETE FROM immich_aio.asset_ocr_document WHERE \"assetId\" IN "
+                "(SELECT immich_aio.orphan_documents())"
             ).rowcount
             conn.execute("DELETE FROM immich_aio.meta WHERE key = 'backfill_cursor'")
             conn.execute(

@@ -465,8 +465,36 @@ CREATE OR REPLACE FUNCTION immich_aio.box_weight(height double precision, talles
     ELSE 'D'
   END;
 
+-- The SQL test of a visible OCR box of alias "box": Immich v2.5 added asset_ocr."isVisible" (boxes hidden by
+-- an edit); before it every box is visible. Read at install time, so no function names a column that
+-- may not exist.
+CREATE OR REPLACE FUNCTION immich_aio.visible_box(box text) RETURNS text
+  LANGUAGE sql STABLE
+  RETURN CASE WHEN EXISTS (SELECT 1 FROM pg_attribute
+                           WHERE attrelid = 'asset_ocr'::regclass AND attname = 'isVisible' AND NOT attisdropped)
+              THEN quote_ident(box) || '."isVisible"' ELSE 'true' END;
+
+-- Documents whose asset has no visible box left (deleted assets, boxes hidden or gone).
+DO $define_orphans$
+BEGIN
+  EXECUTE format($definition$
+CREATE OR REPLACE FUNCTION immich_aio.orphan_documents() RETURNS SETOF uuid
+  LANGUAGE sql STABLE
+AS $orphans$
+  SELECT d."assetId" FROM immich_aio.asset_ocr_document d
+  WHERE NOT EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND %1$s)
+$orphans$
+$definition$, immich_aio.visible_box('o'));
+END
+$define_orphans$;
+
 -- Rebuild the documents of the given assets from their visible OCR boxes, in reading order (top to
 -- bottom, left to right); assets left without visible boxes lose their document. Returns rows written.
+-- Defined through format(): %1$s is the test of a visible box, o."isVisible" where asset_ocr has that
+-- column (Immich >= v2.5) and true before (every box is visible there).
+DO $define_refresh$
+BEGIN
+  EXECUTE format($definition$
 CREATE OR REPLACE FUNCTION immich_aio.refresh_documents(asset_ids uuid[]) RETURNS integer
   LANGUAGE plpgsql VOLATILE
   -- The planner cannot see how few ids the array holds and estimates the whole table; JIT compilation
@@ -479,7 +507,7 @@ DECLARE
 BEGIN
   DELETE FROM immich_aio.asset_ocr_document d
   WHERE d."assetId" = ANY (asset_ids)
-    AND NOT EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND o."isVisible");
+    AND NOT EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND %1$s);
 
   -- One set-based statement (the tokenizer is inlined and planned once for all boxes): each box's
   -- token positions are shifted past the previous boxes' and carry the box's weight, the same result
@@ -516,7 +544,7 @@ BEGIN
                  AS box_number,
                count(*) OVER (PARTITION BY o."assetId") AS box_count
         FROM asset_ocr o
-        WHERE o."assetId" = ANY (asset_ids) AND o."isVisible"
+        WHERE o."assetId" = ANY (asset_ids) AND %1$s
       ) AS b
       LEFT JOIN LATERAL immich_aio.tokens(b.text) AS tok ON true
     ) AS t
@@ -526,7 +554,7 @@ BEGIN
   LEFT JOIN LATERAL (
     SELECT immich_aio.tsvector_agg(immich_aio.segmenter_document(o.text)) AS document
     FROM asset_ocr o
-    WHERE use_segmenter AND o."assetId" = grams."assetId" AND o."isVisible"
+    WHERE use_segmenter AND o."assetId" = grams."assetId" AND %1$s
   ) AS zh ON true
   ON CONFLICT ("assetId") DO UPDATE
     SET document = excluded.document, "boxCount" = excluded."boxCount", "updatedAt" = excluded."updatedAt",
@@ -535,6 +563,9 @@ BEGIN
   RETURN written;
 END
 $refresh$;
+$definition$, immich_aio.visible_box('o'));
+END
+$define_refresh$;
 
 -- Statement-level triggers with transition tables: Immich replaces an asset's boxes with one statement
 -- (delete + insert), so each affected asset is rebuilt once per statement, not once per box.
@@ -671,6 +702,9 @@ $backfill$;
 -- each, resumable) and, once the queue is empty, re-copies owner and searchability that no longer match.
 CREATE TABLE IF NOT EXISTS immich_aio.reconcile_queue ("assetId" uuid PRIMARY KEY);
 
+DO $define_reconcile_begin$
+BEGIN
+  EXECUTE format($definition$
 CREATE OR REPLACE FUNCTION immich_aio.reconcile_begin() RETURNS bigint
   LANGUAGE plpgsql VOLATILE
   SET jit = off
@@ -678,7 +712,7 @@ AS $reconcile_begin$
 BEGIN
   INSERT INTO immich_aio.reconcile_queue ("assetId")
     SELECT coalesce(boxes."assetId", d."assetId")
-    FROM (SELECT o."assetId", count(*) AS n FROM asset_ocr o WHERE o."isVisible" GROUP BY o."assetId") AS boxes
+    FROM (SELECT o."assetId", count(*) AS n FROM asset_ocr o WHERE %1$s GROUP BY o."assetId") AS boxes
     FULL JOIN immich_aio.asset_ocr_document d ON d."assetId" = boxes."assetId"
     WHERE boxes."assetId" IS NULL OR d."assetId" IS NULL OR d."boxCount" <> boxes.n
     UNION
@@ -689,6 +723,9 @@ BEGIN
   RETURN (SELECT count(*) FROM immich_aio.reconcile_queue);
 END
 $reconcile_begin$;
+$definition$, immich_aio.visible_box('o'));
+END
+$define_reconcile_begin$;
 
 CREATE OR REPLACE FUNCTION immich_aio.reconcile_step(batch_size integer DEFAULT 1000,
                                                      OUT rebuilt integer, OUT recopied integer, OUT remaining bigint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from db_extension.backfill import backfill, reconcile
 from db_extension.errors import DbExtensionError
 from db_extension.installer import install, sql_text, status, uninstall
 from tests.db.conftest import Library
@@ -72,7 +73,7 @@ def test_install_twice_then_uninstall_twice_then_install(immich_dsn: str) -> Non
 
 
 def test_install_sql_has_no_backslashes_or_meta_commands() -> None:
-    # The file is embedded in an Immich migration as a JavaScript template string.
+    # The file is embedded in the patched server as a JavaScript string (and once was a template string).
     text = sql_text("install.sql")
     assert "\\" not in text and "`" not in text and "${" not in text
     assert not [line for line in text.splitlines() if line.startswith("\\")]
@@ -140,3 +141,21 @@ def test_insufficient_privileges_are_reported(immich_dsn: str) -> None:
         install(reader_dsn)
     with psycopg.connect(immich_dsn, autocommit=True) as conn:
         assert conn.execute("SELECT to_regnamespace('immich_aio')").fetchone() == (None,)
+
+
+def test_install_on_immich_before_v2_5_whose_boxes_have_no_visibility(immich_dsn: str) -> None:
+    with psycopg.connect(immich_dsn, autocommit=True) as conn:
+        conn.execute('ALTER TABLE asset_ocr DROP COLUMN "isVisible"')  # Immich v2.2 - v2.4 tables
+        library = Library(conn)
+        owner = library.user()
+        before, after = library.asset(owner), library.asset(owner)
+        library.write_ocr(before, ["停车场入口"])
+        install(immich_dsn)
+        library.write_ocr(after, ["停车场出口"])
+        assert set(library.ocr_search("停车场", [owner])) == {before, after}
+        library.write_ocr(after, [])
+        assert library.ocr_search("停车场", [owner]) == [before]
+        assert reconcile(immich_dsn).queued == 0
+        conn.execute('DELETE FROM asset_ocr WHERE "assetId" = %s', (before,))
+        assert backfill(immich_dsn).removed_orphans == 0  # the trigger removed it already
+        assert library.ocr_search("停车场", [owner]) == []
