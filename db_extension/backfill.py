@@ -75,7 +75,7 @@ def backfill(
                 if on_progress:
                     on_progress(min(done, total), total)
             removed = conn.execute(
-                "DELETE FROM immich_aio.asset_ocr_document WHERE \"assetId\" IN "
+                'DELETE FROM immich_aio.asset_ocr_document WHERE "assetId" IN '
                 "(SELECT immich_aio.orphan_documents())"
             ).rowcount
             conn.execute("DELETE FROM immich_aio.meta WHERE key = 'backfill_cursor'")
