@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import shutil
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -142,3 +144,47 @@ def list_models(
         typer.echo(f"{row['model']}  ({row['dimension']})  {'present' if row['present'] else 'missing'}")
         typer.echo(f"    file: {row['path']}")
         typer.echo(f"    from: {row['url']}")
+
+
+@app.command("export")
+def export(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Chinese-CLIP model names (default: IMMICH_AIO_ML_CLIP_DEFAULT_MODEL)."),
+    ] = None,
+    to: Annotated[
+        Path, typer.Option("--to", help="Where to write the graphs: a weights directory without checkpoints.")
+    ] = Path("ml-models"),
+    weights_dir: WeightsDirOption = None,
+    mirror: MirrorOption = None,
+) -> None:
+    """Export the ONNX graphs (fp32 and the int8 ones that pass the fidelity guard) for a torch-free
+    service: the ML image is built with them, and serves them without the checkpoints or torch."""
+    # The export needs the `ml` extra (torch, cn_clip, onnx); only image builds and maintainers run it.
+    from ml_service.models.clip.export import onnx_paths
+    from ml_service.models.clip.textual import ClipTextualModel
+    from ml_service.models.clip.visual import ClipVisualModel
+    from ml_service.models.clip_names import cn_clip_architecture
+
+    settings = _settings(weights_dir, mirror)
+    wanted = names or [settings.clip_default_model]
+    requested = [settings.resolve_clip_name(name) or name for name in wanted]
+    unknown = [name for name in requested if cn_clip_architecture(name) is None]
+    if unknown:
+        typer.echo(f"error: not Chinese-CLIP models: {', '.join(unknown)}", err=True)
+        raise typer.Exit(code=2)
+    pull(requested, str(settings.clip_weights_dir), mirror)
+    target = to / "onnx"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in requested:
+        architecture = str(cn_clip_architecture(name))
+        for encoder in (ClipVisualModel, ClipTextualModel):
+            model = encoder(name, architecture, settings.clip_weights_dir, "onnx-int8", settings.threads)
+            model.load()
+            typer.echo(f"{name} {encoder.task}: {model.active_backend}")
+        visual, _, _ = onnx_paths(settings.clip_weights_dir, architecture)
+        stem = visual.name.removesuffix(".visual.onnx")
+        for path in sorted(visual.parent.glob(f"{stem}.*")):
+            if not path.name.endswith((".partial", ".lock")):
+                shutil.copy2(path, target / path.name)
+    typer.echo(f"graphs in {target}: serve them with IMMICH_AIO_ML_CLIP_WEIGHTS_DIR={to}")

@@ -12,6 +12,7 @@ from ml_service.config import Settings
 from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.base import InferenceModel
+from ml_service.models.clip.export import prebuilt_graphs
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
@@ -78,7 +79,7 @@ class ModelRegistry:
             lock = self._load_locks.setdefault(key, asyncio.Lock())
             async with lock:
                 if not model.loaded:
-                    if isinstance(model, ClipTextualModel | ClipVisualModel):
+                    if isinstance(model, ClipTextualModel | ClipVisualModel) and not model.prebuilt:
                         await self.checkpoints.ensure(name)
                     seconds = await asyncio.to_thread(model.load)
                     self.metrics.model_load_seconds.labels(task, name).observe(seconds)
@@ -151,9 +152,15 @@ class ModelRegistry:
                 and model.loaded
                 and isinstance(model, ClipTextualModel | ClipVisualModel)
             }
-            statuses.append(
-                {"model": name, "dimension": dimension, **self.checkpoints.status(name), "loaded": loaded}
+            architecture = cn_clip_architecture(name)
+            prebuilt = (
+                architecture is not None
+                and self.settings.clip_backend != "torch"
+                and (prebuilt_graphs(self.settings.clip_weights_dir, architecture) is not None)
             )
+            status = {**self.checkpoints.status(name), "prebuilt": prebuilt}
+            status["present"] = bool(status["present"]) or prebuilt
+            statuses.append({"model": name, "dimension": dimension, **status, "loaded": loaded})
         return statuses
 
     async def unload_idle(self, now: float | None = None) -> list[tuple[str, str]]:

@@ -24,6 +24,16 @@ CHECKPOINTS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+#: cn_clip architecture -> the side of the square image its visual tower takes (``_MODEL_INFO``).
+INPUT_RESOLUTIONS: Final[dict[str, int]] = {
+    "ViT-B-16": 224,
+    "ViT-L-14": 224,
+    "ViT-L-14-336": 336,
+    "ViT-H-14": 224,
+    "RN50": 224,
+}
+
+
 def checkpoint_file(architecture: str) -> str:
     """The file name cn_clip's load_from_name looks for in its download root."""
     return CHECKPOINTS[architecture][1]

@@ -35,7 +35,13 @@ from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.clip.checkpoint import checkpoint_path
 from ml_service.models.clip.digest import file_sha256, record_path
-from ml_service.models.clip_release import CHECKPOINTS, RELEASE_HOST, RELEASE_ORG, release_url
+from ml_service.models.clip_release import (
+    CHECKPOINTS,
+    INPUT_RESOLUTIONS,
+    RELEASE_HOST,
+    RELEASE_ORG,
+    release_url,
+)
 from tests.ml.conftest import CLIP_ARCH, CLIP_DIM, CLIP_NAME, encode, free_port
 from tests.ml.release_server import ReleaseServer
 
@@ -85,6 +91,7 @@ def test_release_table_is_cn_clips() -> None:
 
     assert CHECKPOINTS == _MODELS and RELEASE_ORG == _HUGGINGFACE_ORG
     assert set(CHECKPOINTS) == set(_MODEL_INFO)
+    assert {name: info["input_resolution"] for name, info in _MODEL_INFO.items()} == INPUT_RESOLUTIONS
     hub = pytest.importorskip("huggingface_hub")
     for architecture, (repository, file) in CHECKPOINTS.items():
         # cn_clip downloads with hf_hub_download(org/repo, file): the URL the hub library builds for it.

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from ml_service.errors import ServiceError
 from ml_service.models.base import InferenceModel
 from ml_service.models.clip.checkpoint import load_torch_model
-from ml_service.models.clip.export import ExportedGraphs, ensure_onnx_export
+from ml_service.models.clip.export import ExportedGraphs, ensure_onnx_export, prebuilt_graphs
 from ml_service.models.clip.quantize import Int8Recipe, faithful_int8
 from ml_service.models.clip.session import embed, normalise, onnx_session
 
@@ -81,6 +81,11 @@ class ClipEncoder(InferenceModel):
     def _unload(self) -> None:
         self._session = None
         self._torch_model = None
+
+    @property
+    def prebuilt(self) -> bool:
+        """Whether its graphs were placed without their checkpoint (in an image): nothing to download."""
+        return self.backend != "torch" and prebuilt_graphs(self.weights_dir, self.architecture) is not None
 
     @property
     def active_backend(self) -> str:

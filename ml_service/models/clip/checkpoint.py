@@ -8,7 +8,7 @@ from typing import Any
 
 from ml_service.errors import ServiceError
 from ml_service.models.clip.locks import PathLocks
-from ml_service.models.clip_release import checkpoint_file
+from ml_service.models.clip_release import INPUT_RESOLUTIONS, checkpoint_file
 
 _load_locks = PathLocks()
 _shared_models: "weakref.WeakValueDictionary[Path, Any]" = weakref.WeakValueDictionary()
@@ -21,10 +21,7 @@ def checkpoint_path(weights_dir: Path, architecture: str) -> Path:
 
 def input_resolution(architecture: str) -> int:
     """The side of the square image an architecture's visual tower takes."""
-    # cn_clip imports torch (measured: ~5 s and ~1 GB RSS), which only loading a CLIP model should pay.
-    from cn_clip.clip.utils import _MODEL_INFO
-
-    return int(_MODEL_INFO[architecture]["input_resolution"])
+    return INPUT_RESOLUTIONS[architecture]
 
 
 def require_checkpoint(weights_dir: Path, architecture: str) -> Path:

@@ -21,7 +21,7 @@ log = logging.getLogger("ml_service.clip")
 
 _ONNX_OPSET = 17
 # Bumped when the exported graphs change for the same checkpoint, so cached exports are redone.
-_EXPORT_REVISION = 2
+EXPORT_REVISION = 2
 _export_locks = PathLocks()
 
 
@@ -45,12 +45,31 @@ def _checkpoint_stamp(path: Path) -> dict[str, Any]:
         "checkpoint": path.name,
         "sha256": checkpoint_digest(path),
         "opset": _ONNX_OPSET,
-        "revision": _EXPORT_REVISION,
+        "revision": EXPORT_REVISION,
     }
+
+
+def prebuilt_graphs(weights_dir: Path, architecture: str) -> ExportedGraphs | None:
+    """Graphs exported elsewhere (an image build) and placed without their checkpoint, if complete.
+
+    They are served as they are: with no checkpoint there is nothing to compare them with, and a
+    torch-free runtime could not export again anyway.
+    """
+    visual, textual, stamp_file = onnx_paths(weights_dir, architecture)
+    if checkpoint_path(weights_dir, architecture).is_file() or not (visual.is_file() and textual.is_file()):
+        return None
+    with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
+        stamp = json.loads(stamp_file.read_text())
+        if stamp["opset"] == _ONNX_OPSET and stamp["revision"] == EXPORT_REVISION:
+            return ExportedGraphs(visual, textual, str(stamp["sha256"]))
+    return None
 
 
 def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> ExportedGraphs:
     """Export both encoders to ONNX once per checkpoint content; later calls reuse the cached files."""
+    prebuilt = prebuilt_graphs(weights_dir, architecture)
+    if prebuilt is not None:
+        return prebuilt
     visual, textual, stamp_file = onnx_paths(weights_dir, architecture)
     checkpoint = require_checkpoint(weights_dir, architecture)
     with _export_locks(checkpoint):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ml_service.models.clip.export import EXPORT_REVISION
 from ml_service.models.clip.locks import PathLocks
 from ml_service.models.clip.session import embed, onnx_session
 
@@ -48,15 +49,22 @@ def int8_path(fp32_path: Path, recipe: Int8Recipe) -> Path:
 
 
 def _int8_stamp(fp32_path: Path, checkpoint_sha256: str | None) -> dict[str, Any]:
-    return {"checkpoint_sha256": checkpoint_sha256, "fp32_mtime_ns": fp32_path.stat().st_mtime_ns}
+    # the export revision and the graph's size, not its mtime: graphs copied into an image keep what they
+    # are but not always their mtimes
+    return {
+        "checkpoint_sha256": checkpoint_sha256,
+        "export_revision": EXPORT_REVISION,
+        "fp32_size": fp32_path.stat().st_size,
+    }
 
 
 def ensure_int8(fp32_path: Path, recipe: Int8Recipe, checkpoint_sha256: str | None = None) -> Path:
     """Dynamically quantise an exported encoder's MatMul/Gemm weights to int8 (once; redone if stale).
 
-    The int8 file is stamped with the checkpoint's sha256 (when the caller knows it) and the fp32
-    graph's mtime, and quantised again when either changes. Activations are quantised per call, so no
-    calibration data is needed; the fidelity to fp32 is checked by int8_fidelity before serving.
+    The int8 file is stamped with the checkpoint's sha256 (when the caller knows it), the export
+    revision and the fp32 graph's size, and quantised again when any of them changes. Activations are
+    quantised per call, so no calibration data is needed; the fidelity to fp32 is checked by
+    int8_fidelity before serving.
     """
     # onnxruntime.quantization imports onnx (~22 MB RSS, measured): needed only to quantise a new graph.
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -87,7 +95,7 @@ def int8_fidelity(fp32_path: Path, quantised_path: Path, probes: Probes) -> floa
     """The lowest cosine between fp32 and int8 embeddings over the probe inputs (cached next to the int8
     file, so later loads neither build the probes nor open the fp32 graph)."""
     record = quantised_path.with_suffix(".fidelity.json")
-    stamp = {"int8_mtime_ns": quantised_path.stat().st_mtime_ns, "probes": _PROBE_REVISION}
+    stamp = {"int8_size": quantised_path.stat().st_size, "probes": _PROBE_REVISION}
     with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
         saved = json.loads(record.read_text())
         if saved["stamp"] == stamp:
