@@ -48,7 +48,8 @@ def test_the_wheel_holds_every_package_and_the_patch_data(wheel_files: set[str])
         "patcher/_data/db_extension/sql/install.sql",
     ):
         assert expected in wheel_files, expected
-    for folder in ("patcher/_data/server_snippets/utils/", "patcher/_data/ui_snippets/components/immich-aio/"):
+    snippets = ("patcher/_data/server_snippets/utils/", "patcher/_data/ui_snippets/components/immich-aio/")
+    for folder in snippets:
         assert any(name.startswith(folder) for name in wheel_files), folder
 
 
