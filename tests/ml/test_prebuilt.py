@@ -1,0 +1,69 @@
+"""A torch-free service: graphs exported once (an image build) are served without checkpoints or torch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from immich_aio.cli import app
+from ml_service.models.clip.textual import ClipTextualModel
+from ml_service.models.clip.tokenizer import cn_clip_folder
+from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
+
+# Runs in a fresh interpreter: tokenises, encodes a text and an image from the prebuilt graphs, reports
+# the embeddings and whether torch or cn_clip's package was imported on the way.
+SERVE = """
+import json, sys
+from pathlib import Path
+from PIL import Image
+from ml_service.models.clip.textual import ClipTextualModel
+from ml_service.models.clip.visual import ClipVisualModel
+weights = Path(sys.argv[1])
+text = ClipTextualModel("ViT-B-16__cn-clip", "ViT-B-16", weights, "onnx-int8", 1)
+image = ClipVisualModel("ViT-B-16__cn-clip", "ViT-B-16", weights, "onnx-int8", 1)
+text.load(); image.load()
+result = {
+    "text": text.predict("海边日落").tolist(),
+    "image": image.predict(Image.new("RGB", (320, 240), (200, 120, 40))).tolist(),
+    "backends": [text.active_backend, image.active_backend],
+    "prebuilt": [text.prebuilt, image.prebuilt],
+    "torch": "torch" in sys.modules,
+    "cn_clip_package": "cn_clip.clip" in sys.modules,
+}
+print(json.dumps(result))
+"""
+
+
+def test_exported_graphs_serve_without_checkpoint_or_torch(clip_weights_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "image-models"
+    env = {"IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": str(clip_weights_dir), "IMMICH_AIO_ML_CLIP_DOWNLOAD": "false"}
+    result = CliRunner().invoke(app, ["models", "export", DEFAULT_CN_CLIP_MODEL, "--to", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert not list(out.glob("*.pt")), "the image holds graphs only"
+    assert {p.name for p in (out / "onnx").iterdir()} >= {
+        "clip_cn_vit-b-16.visual.onnx",
+        "clip_cn_vit-b-16.textual.onnx",
+        "clip_cn_vit-b-16.stamp.json",
+    }
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE, str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=True,
+    )
+    data = json.loads(served.stdout.splitlines()[-1])
+    assert data["torch"] is False and data["cn_clip_package"] is False
+    assert data["prebuilt"] == [True, True]
+    assert data["backends"] == ["onnx-int8", "onnx-int8"]
+    reference = ClipTextualModel(DEFAULT_CN_CLIP_MODEL, "ViT-B-16", clip_weights_dir, "onnx-int8", 1)
+    reference.load()
+    assert float(np.dot(reference.predict("海边日落"), np.asarray(data["text"]))) > 0.9999
+
+
+def test_the_tokenizer_is_found_without_importing_cn_clip() -> None:
+    assert (cn_clip_folder() / "vocab.txt").is_file()
