@@ -26,13 +26,16 @@ from deploy.images import (
     ImageName,
     ImagePlan,
     PlanError,
+    ml_context_steps,
     ml_plan,
     postgres_plan,
     server_plan,
 )
+from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 from patcher import engine, gitops, manifest
 from patcher.errors import PatcherError
 from patcher.manifest import repository_root
+from patcher.node import cache_root
 from patcher.versions import normalize
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -64,6 +67,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def source_root() -> Path:
     """The immich-aio source folder: the ML and database images are built from it."""
     return repository_root()
+
+
+def ml_context() -> Path:
+    """Where the ML image's build context is assembled (the wheel and the exported graphs)."""
+    return cache_root() / "images" / "ml-context"
 
 
 def release(version: str, series_name: str | None) -> tuple[str, manifest.Series]:
@@ -107,7 +115,7 @@ def plans(
         if image == "server":
             chosen.append(server_plan(tree, tag, series, manifest.load().root, prefix, commit))
         elif image == "ml":
-            chosen.append(ml_plan(root, prefix, "cuda" if variant == "cuda" else "cpu"))
+            chosen.append(ml_plan(root, prefix, ml_context(), "cuda" if variant == "cuda" else "cpu"))
         else:
             chosen.append(postgres_plan(root, tree, prefix))
     return chosen
@@ -146,6 +154,12 @@ def build_command(
         str, typer.Option("--images", help="Which images: server,ml,postgres.")
     ] = "server,ml,postgres",
     variant: Annotated[str, typer.Option("--variant", help="ML image: cpu or cuda.")] = "cpu",
+    ml_models: Annotated[
+        str,
+        typer.Option(
+            "--ml-models", help="ML image: the Chinese-CLIP models whose graphs it carries (comma list)."
+        ),
+    ] = DEFAULT_CN_CLIP_MODEL,
     tree: TreeOption = None,
     series_name: SeriesOption = None,
     source: SourceOption = gitops.UPSTREAM_URL,
@@ -180,16 +194,22 @@ def build_command(
             planned = plans(chosen, tag, series, path, prefix, variant)
     except (PatcherError, PlanError, builders.BuilderError) as error:
         fail(str(error), getattr(error, "exit_code", 1))
+    models = [model.strip() for model in ml_models.split(",") if model.strip()]
+    preparing: list[list[str]] = []
+    if "ml" in chosen:
+        if not models:
+            fail("--ml-models names no model", 2)
+        context = ml_context()
+        preparing = [["rm", "-rf", str(context)], *ml_context_steps(source_root(), context, models)]
+    if not dry_run:
+        run_all(preparing)
     if not steps:  # with a checkout at hand, every plan's context must hold what its Dockerfile copies
         for plan in planned:
-            missing = missing_sources(plan.dockerfile, plan.context)
-            if missing:
-                names = ", ".join(f"{m.path} (line {m.line})" for m in missing)
-                fail(
-                    f"the {plan.image} image's context {plan.context} lacks what "
-                    f"{plan.dockerfile.name} copies: {names}"
-                )
-    commands = steps + [builders.build_command(name, executable, plan, platform) for plan in planned]
+            if dry_run and plan.image == "ml":
+                continue  # its context is assembled by the steps above
+            check_context(plan)
+    builds = [builders.build_command(name, executable, plan, platform) for plan in planned]
+    commands = steps + preparing + builds
     if push:
         commands += [builders.push_command(executable, plan.tag) for plan in planned]
     if as_json:
@@ -201,12 +221,26 @@ def build_command(
             for command in commands:
                 console.print(shlex.join(command), markup=False, highlight=False, soft_wrap=True)
         return
+    run_all(commands[len(preparing) :])
+    for plan in planned:
+        errors.print(f"built {plan.tag}", markup=False)
+
+
+def run_all(commands: list[list[str]]) -> None:
     for command in commands:
         errors.print(f"$ {shlex.join(command)}", markup=False, highlight=False)
         if subprocess.run(command, check=False).returncode != 0:
             fail(f"the build failed: {shlex.join(command)}")
-    for plan in planned:
-        errors.print(f"built {plan.tag}", markup=False)
+
+
+def check_context(plan: ImagePlan) -> None:
+    missing = missing_sources(plan.dockerfile, plan.context)
+    if missing:
+        names = ", ".join(f"{m.path} (line {m.line})" for m in missing)
+        fail(
+            f"the {plan.image} image's context {plan.context} lacks what "
+            f"{plan.dockerfile.name} copies: {names}"
+        )
 
 
 def _any_builder() -> tuple[builders.Builder, str]:

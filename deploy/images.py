@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -98,8 +99,41 @@ def server_plan(tree: Path, tag: str, series: Series, root: Path, prefix: str, c
     )
 
 
-def ml_plan(source: Path, prefix: str, variant: Literal["cpu", "cuda"] = "cpu") -> ImagePlan:
-    """The ML service: torch-free at run time, its ONNX graphs exported in a build stage."""
+ML_BASES = {"cpu": "debian:bookworm-slim", "cuda": "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"}
+ML_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider,CPUExecutionProvider"}
+
+
+def cn_clip_requirement() -> str:
+    """The cn_clip pin of the `ml` extra (pyproject.toml is its one home)."""
+    for requirement in metadata.requires("immich-aio") or []:
+        name = re.split(r"[<>=!~;\s\[]", requirement, maxsplit=1)[0]
+        if name.lower().replace("_", "-") == "cn-clip":
+            return requirement.split(";", 1)[0].strip()
+    raise PlanError("the immich-aio package names no cn_clip requirement (reinstall it from source)")
+
+
+def ml_context_steps(source: Path, context: Path, models: list[str]) -> list[list[str]]:
+    """What the ML image's build context is made of: the product's wheel and the exported graphs."""
+    if not (source / "pyproject.toml").is_file():
+        raise PlanError(f"{source} is not the immich-aio source repository: the ML image is built from it")
+    return [
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--wheel-dir",
+            str(context / "wheel"),
+            str(source),
+        ],
+        [sys.executable, "-m", "immich_aio", "models", "export", *models, "--to", str(context / "models")],
+    ]
+
+
+def ml_plan(source: Path, prefix: str, context: Path, variant: Literal["cpu", "cuda"] = "cpu") -> ImagePlan:
+    """The ML service: torch-free, serving graphs exported into its build context beforehand."""
     dockerfile = source / "ml_service" / "Dockerfile"
     if not dockerfile.is_file():
         raise PlanError(
@@ -111,8 +145,13 @@ def ml_plan(source: Path, prefix: str, variant: Literal["cpu", "cuda"] = "cpu") 
         image="ml",
         tag=f"{prefix}/immich-aio-ml:{version}{suffix}",
         dockerfile=dockerfile,
-        context=source,
-        build_args={"VARIANT": variant},
+        context=context,
+        build_args={
+            "BASE": ML_BASES[variant],
+            "VARIANT": variant,
+            "PROVIDERS": ML_PROVIDERS[variant],
+            "CN_CLIP": cn_clip_requirement(),
+        },
         labels={
             "org.opencontainers.image.title": "immich-aio-ml",
             "org.opencontainers.image.description": "Immich ML: Chinese-CLIP and RapidOCR on ONNX Runtime",

@@ -11,7 +11,7 @@ FIRST_PARTY = ("immich_aio", "patcher", "ml_service", "db_extension", "e2e", "de
 # module without dependencies), to ask the ML service for the right text embedding.
 ALLOWED: dict[str, set[str]] = {
     "immich_aio": {"patcher", "ml_service", "db_extension", "e2e", "deploy"},
-    "deploy": {"patcher"},
+    "deploy": {"patcher", "ml_service.models.clip_names"},
     "e2e": {"patcher", "ml_service", "db_extension"},
     "db_extension": {"ml_service.models.clip_names"},
     "patcher": set(),

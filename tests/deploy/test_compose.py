@@ -28,7 +28,7 @@ def images(tree: Path) -> dict[str, Any]:
     series = SHIPPED.by_name("v3")
     return {
         "server": server_plan(tree, "v3.1.0", series, SHIPPED.root, "me", "abc"),
-        "ml": ml_plan(ROOT, "me"),
+        "ml": ml_plan(ROOT, "me", tree / "ml-context"),
         "postgres": postgres_plan(ROOT, tree, "me"),
     }
 

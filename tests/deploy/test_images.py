@@ -1,13 +1,14 @@
 """Image plans and builder commands: tags, labels and contexts readable, a missing builder a clear error."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from deploy import builders
-from deploy.images import ml_plan, postgres_plan, series_digest, server_plan
+from deploy.images import PlanError, ml_context_steps, ml_plan, postgres_plan, series_digest, server_plan
 from immich_aio.cli import app
 from patcher import manifest
 
@@ -40,8 +41,8 @@ def test_the_database_image_starts_from_the_releases_own_postgres(release_tree: 
     assert plan.dockerfile == ROOT / "db_extension" / "docker" / "Dockerfile"
 
 
-def test_every_builder_gets_the_same_flags(release_tree: Path) -> None:
-    plan = ml_plan(ROOT, "me", "cuda")
+def test_every_builder_gets_the_same_flags(tmp_path: Path) -> None:
+    plan = ml_plan(ROOT, "me", tmp_path, "cuda")
     for builder in builders.BUILDERS:
         command = builders.build_command(builder, f"/usr/bin/{builder}", plan, "linux/arm64")
         assert command[:2] == [f"/usr/bin/{builder}", "build"]
@@ -49,7 +50,24 @@ def test_every_builder_gets_the_same_flags(release_tree: Path) -> None:
             "--tag",
             "me/immich-aio-ml:0.1.0-cuda",
         ]
-        assert "VARIANT=cuda" in command and "linux/arm64" in command and command[-1] == str(ROOT)
+        assert "VARIANT=cuda" in command and "linux/arm64" in command and command[-1] == str(tmp_path)
+        assert "PROVIDERS=CUDAExecutionProvider,CPUExecutionProvider" in command
+        assert any(arg.startswith("BASE=nvidia/cuda:") for arg in command)
+
+
+def test_the_ml_image_carries_the_pinned_tokenizer_and_is_built_from_a_prepared_context(
+    tmp_path: Path,
+) -> None:
+    plan = ml_plan(ROOT, "me", tmp_path)
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["ml"]
+    pin = next(line for line in extra if line.startswith("cn_clip"))
+    assert plan.build_args["CN_CLIP"].replace("-", "_") == pin
+    assert plan.build_args["BASE"] == "debian:bookworm-slim" and plan.context == tmp_path
+    wheel, export = ml_context_steps(ROOT, tmp_path, ["ViT-B-16"])
+    assert wheel[-1] == str(ROOT) and wheel[wheel.index("--wheel-dir") + 1] == str(tmp_path / "wheel")
+    assert export[-4:] == ["export", "ViT-B-16", "--to", str(tmp_path / "models")]
+    with pytest.raises(PlanError, match="not the immich-aio source"):
+        ml_context_steps(tmp_path, tmp_path, ["ViT-B-16"])
 
 
 def test_a_missing_builder_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +91,9 @@ def test_the_dry_run_prints_the_plan_and_changes_nothing(release_tree: Path) -> 
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert [p["image"] for p in data["plans"]] == ["server", "ml", "postgres"]
-    assert [c[1] for c in data["commands"]] == ["build", "build", "build", "push", "push", "push"]
+    verbs = [c[1] if c[0] != "rm" else "rm" for c in data["commands"]]
+    assert verbs == ["rm", "-m", "-m", "build", "build", "build", "push", "push", "push"]
+    assert data["commands"][2][3:5] == ["models", "export"]
     assert sorted(p.name for p in release_tree.iterdir()) == before
 
 
