@@ -105,6 +105,10 @@ def readable_tree(path: Path, tag: str, source: str) -> Iterator[Path]:
         yield gitops.clone_release(source, tag, Path(scratch) / "immich")
 
 
+def ml_image(prefix: str, variant: str) -> ImagePlan:
+    return ml_plan(source_root(), prefix, ml_context(), "cuda" if variant == "cuda" else "cpu")
+
+
 def plans(
     images: list[ImageName], tag: str, series: manifest.Series, tree: Path, prefix: str, variant: str
 ) -> list[ImagePlan]:
@@ -115,7 +119,7 @@ def plans(
         if image == "server":
             chosen.append(server_plan(tree, tag, series, manifest.load().root, prefix, commit))
         elif image == "ml":
-            chosen.append(ml_plan(root, prefix, ml_context(), "cuda" if variant == "cuda" else "cpu"))
+            chosen.append(ml_image(prefix, variant))
         else:
             chosen.append(postgres_plan(root, tree, prefix))
     return chosen
@@ -177,6 +181,11 @@ def build_command(
         if dry_run:
             found = shutil.which(wanted or "") if wanted else None
             name, executable = (wanted, found or wanted) if wanted else _any_builder()
+        else:
+            name, executable = builders.find_builder(wanted)
+        if chosen == ["ml"]:  # the ML image is the same for every release: no Immich checkout needed
+            planned = [ml_image(prefix, variant)]
+        elif dry_run:
             tag, series = release(immich_version, series_name)
             path = tree or Path(f"immich-{tag}")
             if not path.exists():
@@ -189,7 +198,6 @@ def build_command(
                     for p in plans(chosen, tag, series, read_from, prefix, variant)
                 ]
         else:
-            name, executable = builders.find_builder(wanted)
             tag, series, path = patched_tree(immich_version, series_name, tree, source)
             planned = plans(chosen, tag, series, path, prefix, variant)
     except (PatcherError, PlanError, builders.BuilderError) as error:

@@ -102,3 +102,17 @@ def test_bad_requests_are_usage_errors() -> None:
     assert runner.invoke(app, ["build", "--immich-version", "v3.1.0", "--images", "web"]).exit_code == 2
     assert runner.invoke(app, ["build", "--immich-version", "v3.1.0", "--builder", "kaniko"]).exit_code == 2
     assert runner.invoke(app, ["build", "--immich-version", "v9.9.9", "--dry-run"]).exit_code == 2
+
+
+def test_the_ml_image_alone_needs_no_immich_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMMICH_AIO_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(
+        app, ["build", "--immich-version", "v3.1.0", "--images", "ml", "--dry-run", "--json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    commands = json.loads(result.stdout)["commands"]
+    assert commands[0] == ["rm", "-rf", str(tmp_path / "cache" / "images" / "ml-context")]
+    assert not any("patch" in command for command in commands)
+    assert commands[-1][-1] == str(tmp_path / "cache" / "images" / "ml-context")
+    assert list(tmp_path.iterdir()) == []
