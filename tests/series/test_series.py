@@ -1,0 +1,307 @@
+"""Every shipped patch series is well-formed, consistent with itself and with db_extension and ml_service.
+
+The same checks run for each series of the manifest; what differs between release lines (where the SDK and
+the zh-CN strings live, how many multi-select menus carry upstream's refresh actions, which search builder a
+release has) is read from the series itself or listed in MENUS below.
+"""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from unidiff import PatchSet
+
+from ml_service.models.clip_names import CN_CLIP_MODELS
+from patcher import manifest, placement
+from patcher.releases import KNOWN_RELEASES
+from patcher.versions import parse
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = manifest.load(ROOT)
+SERIES = SHIPPED.series
+INSTALLER = "server/src/utils/immich-aio-database.ts"
+RANKING = "server/src/utils/ocr-ranking.ts"
+#: Every release immich-aio serves, each by exactly one series (issue 11 added the v2 line).
+SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v2.2.0") <= parse(tag) < parse("v3.2.0"))
+#: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
+#: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
+MENUS = {"v3": 5, "v2.6-v2.7": 4, "v2.5.6": 3, "v2.5.3-v2.5.5": 1, "v2.5.0-v2.5.2": 1, "v2.2-v2.4": 1}
+#: The server diffs every v2 series carries; they are the same edit in each (only the base blobs differ).
+V2_SERVER_PATCHES = (
+    "0001-ocr-hybrid-search-config.patch",
+    "0002-ranked-ocr-search-repository.patch",
+    "0003-ocr-prefix-smart-search.patch",
+    "0004-refresh-ocr-smart-search-jobs.patch",
+    "0005-chinese-clip-models.patch",
+    "0010-start-up-sql-installer.patch",
+    "0011-stock-readable-clip-settings.patch",
+)
+
+by_name = pytest.mark.parametrize("series", SERIES, ids=lambda s: s.name)
+
+
+def releases(series: manifest.Series) -> list[str]:
+    return [tag for tag in KNOWN_RELEASES if series.serves(tag)]
+
+
+def patch_sets(series: manifest.Series) -> dict[str, PatchSet]:
+    return {p.name: PatchSet(p.text().split("\n---\n", 1)[1]) for p in series.patches()}
+
+
+def added_lines(series: manifest.Series, path_fragment: str, removed: bool = False) -> list[str]:
+    """Lines the series adds (or removes) in files whose path contains `path_fragment`."""
+    lines = []
+    for patch in patch_sets(series).values():
+        for patched in patch:
+            if path_fragment in patched.path:
+                lines += [
+                    line.value.rstrip("\n")
+                    for hunk in patched
+                    for line in hunk
+                    if (line.is_removed if removed else line.is_added)
+                ]
+    return lines
+
+
+def edited_paths(series: manifest.Series) -> set[str]:
+    return {patched.path for patch in patch_sets(series).values() for patched in patch}
+
+
+def rendered(series: manifest.Series, dest: str, tag: str) -> str:
+    (item,) = [p for p in series.placements(SHIPPED.root) if p.dest == dest]
+    context = placement.template_context(tag, series)
+    return placement.render(item, SHIPPED.root, context).decode("utf-8")
+
+
+def test_every_served_release_has_exactly_one_series() -> None:
+    for tag in SERVED:
+        serving = [s.name for s in SERIES if s.serves(tag)]
+        assert len(serving) == 1, f"{tag} is served by {serving}"
+    for tag in KNOWN_RELEASES:
+        if tag not in SERVED:
+            assert SHIPPED.series_for(tag) is None, f"{tag} has no OCR upstream or no reachable source"
+
+
+@by_name
+def test_the_series_is_based_on_its_newest_release(series: manifest.Series) -> None:
+    assert series.base == releases(series)[-1]
+
+
+@by_name
+def test_the_series_lists_every_patch_file_once_in_number_order(series: manifest.Series) -> None:
+    listed = [p.name for p in series.patches()]
+    on_disk = sorted(p.name for p in series.folder.glob("*.patch"))
+    assert listed == on_disk
+    numbers = [int(name.split("-", 1)[0]) for name in listed]
+    assert numbers == list(range(1, len(listed) + 1))
+    assert {p.name for p in series.folder.iterdir()} == {*listed, "series", "place.toml", "vars.toml"}
+
+
+@by_name
+def test_every_patch_has_a_header_naming_the_series_range(series: manifest.Series) -> None:
+    served = releases(series)
+    for patch in series.patches():
+        header = patch.header()
+        assert header.versions == f"{served[0]}..{served[-1]}", patch.name
+        assert len(header.description) > 20
+        assert header.fields.get("Author") == "immich-aio"
+        assert header.fields.get("Forwarded") == "not-needed"
+        last_update = header.fields.get("Last-Update", "")
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", last_update), "Last-Update YYYY-MM-DD"
+
+
+@by_name
+def test_every_patch_parses_and_only_edits_files_inside_the_tree(series: manifest.Series) -> None:
+    for name, patched_files in patch_sets(series).items():
+        assert len(patched_files) > 0, name
+        for patched in patched_files:
+            assert patched.is_modified_file, f"{name}: {patched.path} is not an edit of an upstream file"
+            assert patched.path.split("/", 1)[0] in ("server", "web", "i18n", "open-api", "packages")
+            assert ".." not in Path(patched.path).parts
+            assert patched.added > 0
+
+
+@by_name
+def test_patches_edit_disjoint_files_and_never_a_placed_file(series: manifest.Series) -> None:
+    owners: dict[str, str] = {}
+    for name, patched_files in patch_sets(series).items():
+        for patched in patched_files:
+            assert patched.path not in owners, f"{patched.path}: {owners[patched.path]} and {name}"
+            owners[patched.path] = name
+    placed = {p.dest for p in series.placements(SHIPPED.root)}
+    assert not placed & set(owners)
+
+
+@by_name
+def test_placements_exist_have_unique_destinations_and_new_names(series: manifest.Series) -> None:
+    entries = tomllib.loads((series.folder / "place.toml").read_text(encoding="utf-8"))["place"]
+    items = series.placements(SHIPPED.root)
+    assert len(items) == len(entries) == len({p.dest for p in items})
+    for item in items:
+        assert item.source.is_file()
+        assert item.source.relative_to(ROOT).parts[0] in ("server_snippets", "ui_snippets")
+        assert item.dest.startswith(("server/src/", "web/src/"))
+        assert item.render == item.source.name.endswith(".j2"), f"{item.source.name}: render iff a template"
+
+
+@by_name
+def test_every_placement_renders_for_every_release(series: manifest.Series) -> None:
+    for tag in releases(series):
+        for item in series.placements(SHIPPED.root):
+            body = rendered(series, item.dest, tag)
+            assert body.strip()
+            assert not re.search(r"\{\{|\{%|\{#-", body), f"{item.dest} kept template syntax"
+            assert str(ROOT) not in body
+
+
+@by_name
+def test_the_start_up_installer_inlines_the_db_extension_sql_verbatim(series: manifest.Series) -> None:
+    source = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    for tag in releases(series):
+        body = rendered(series, INSTALLER, tag)
+        literals = re.findall(r"^const install = (\".*\");$", body, flags=re.MULTILINE)
+        assert len(literals) == 1
+        assert json.loads(literals[0]) == source, tag
+        assert "await sql.raw(install).execute(trx);" in body
+        assert "set_config('immich_aio.sync_mode', 'patched-server', true)" in body
+
+
+@by_name
+def test_the_server_tags_its_connections_with_the_name_the_triggers_run_for(series: manifest.Series) -> None:
+    body = rendered(series, INSTALLER, series.base)
+    declared = r"^export const IMMICH_AIO_APPLICATION_NAME = '([\w-]+)';$"
+    (name,) = re.findall(declared, body, flags=re.MULTILINE)
+    install = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    assert re.search(
+        rf"FUNCTION immich_aio\.server_application_name\(\) RETURNS text\n.*\n  RETURN '{name}';", install
+    )
+    assert "process.env.PGAPPNAME = IMMICH_AIO_APPLICATION_NAME;" in body
+
+
+@by_name
+def test_the_series_records_no_migration_a_stock_immich_would_not_know(series: manifest.Series) -> None:
+    placed = [p.dest for p in series.placements(SHIPPED.root)]
+    assert not [dest for dest in placed if "/schema/migrations/" in dest]
+    assert not added_lines(series, "server/src/schema/migrations")
+    runner = added_lines(series, "server/src/repositories/database.repository.ts")
+    assert "    await forgetImmichAioMigrations(this.db);" in runner
+    assert "    await installImmichAio(this.db, this.logger);" in runner
+
+
+@by_name
+def test_the_ranking_code_uses_the_search_builder_of_each_release(series: manifest.Series) -> None:
+    for tag in releases(series):
+        body = rendered(series, RANKING, tag)
+        if parse(tag) >= parse("v3.1.0"):
+            assert "import { searchAssetBuilderLegacy } from 'src/utils/database';" in body
+            assert ".select(columns.searchAsset)" in body and ".selectAll('asset')" not in body
+        else:
+            assert "import { searchAssetBuilder } from 'src/utils/database';" in body
+            assert ".selectAll('asset')" in body and "columns" not in body
+
+
+@by_name
+def test_the_placed_specs_expect_the_visibility_the_release_passes(series: manifest.Series) -> None:
+    body = rendered(series, "server/src/services/search-ocr.service.spec.ts", series.base)
+    not_locked = parse(series.base) >= parse("v3.0.0")
+    assert ("visibility: 'not-locked'" in body) == not_locked
+
+
+@by_name
+def test_the_ranking_code_scores_only_through_the_db_extension_functions(series: manifest.Series) -> None:
+    body = rendered(series, RANKING, series.base)
+    install = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    used = set(re.findall(r"immich_aio\.(\w+)\(", body)) | set(re.findall(r"immich_aio\.(\w+)`", body))
+    assert used == {"ocr_query", "ocr_rank", "hybrid_score", "asset_ocr_document"}
+    for name in used - {"asset_ocr_document"}:
+        assert re.search(rf"CREATE OR REPLACE FUNCTION immich_aio\.{name}\(", install), name
+    assert re.search(r"CREATE TABLE IF NOT EXISTS immich_aio\.asset_ocr_document", install)
+    assert "ts_rank" not in body and "1.0 /" not in body, "scoring must stay in the SQL"
+
+
+@by_name
+def test_the_chinese_clip_models_match_what_ml_service_serves(series: manifest.Series) -> None:
+    registered = {}
+    for line in added_lines(series, "server/src/constants.ts"):
+        match = re.match(r"^\s*'?([\w.-]+__cn-clip)'?: \{ dimSize: (\d+) \},$", line)
+        if match:
+            registered[match.group(1)] = int(match.group(2))
+    assert registered == CN_CLIP_MODELS
+
+
+@by_name
+def test_the_openapi_spec_and_sdk_carry_the_new_job_names(series: manifest.Series) -> None:
+    (sdk,) = [path for path in edited_paths(series) if path.endswith("/src/fetch-client.ts")]
+    # v3 keeps its SDK in packages/sdk, v2 in open-api/typescript-sdk
+    assert (
+        sdk == ("packages/sdk" if series.name == "v3" else "open-api/typescript-sdk") + "/src/fetch-client.ts"
+    )
+    spec_lines = added_lines(series, "open-api/immich-openapi-specs.json")
+    sdk_lines = added_lines(series, sdk)
+    server_lines = added_lines(series, "server/src/dtos/asset.dto.ts")
+    for job in ("refresh-ocr", "refresh-smart-search"):
+        assert any(f"'{job}'" in line for line in server_lines)
+        assert any(f'"{job}"' in line for line in spec_lines)
+        assert any(f'= "{job}"' in line for line in sdk_lines)
+    assert any('"OcrHybridSearchConfig": {' in line for line in spec_lines)
+    assert "export enum OcrHybridMethod {" in sdk_lines
+
+
+def i18n_additions(series: manifest.Series, file: str) -> dict[str, str]:
+    pairs = [re.match(r'^\s*"([\w.]+)": (".*"),?$', line) for line in added_lines(series, f"i18n/{file}")]
+    return {m.group(1): json.loads(m.group(2)) for m in pairs if m}
+
+
+@by_name
+def test_every_new_string_exists_in_english_and_simplified_chinese(series: manifest.Series) -> None:
+    (chinese_file,) = [p.split("/")[1] for p in edited_paths(series) if p.startswith("i18n/zh_")]
+    assert chinese_file in ("zh_Hans.json", "zh_SIMPLIFIED.json")
+    english, chinese = i18n_additions(series, "en.json"), i18n_additions(series, chinese_file)
+    assert english.keys() == chinese.keys()
+    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())
+    used: set[str] = set()
+    web = [p for p in series.placements(SHIPPED.root) if p.dest.startswith("web/")]
+    sources = [rendered(series, p.dest, series.base) for p in web]
+    sources += ["\n".join(added_lines(series, "web/src"))]
+    for source in sources:
+        used |= set(re.findall(r"\$t\('([\w.]+)'\)", source))
+    upstream = set(re.findall(r"\$t\('([\w.]+)'\)", "\n".join(added_lines(series, "web/src", removed=True))))
+    new_keys = {key for key in used - upstream if not key.startswith("errors.")}
+    assert new_keys <= english.keys(), f"missing strings: {new_keys - english.keys()}"
+    assert english.keys() <= used, f"unused strings: {english.keys() - used}"
+
+
+@by_name
+def test_the_web_menus_mount_the_snippet_in_the_viewer_and_the_selections(series: manifest.Series) -> None:
+    mounts = [line.strip() for line in added_lines(series, "web/src") if "<RefreshSearchMenuItems" in line]
+    assert mounts.count("<RefreshSearchMenuItems assetId={asset.id} />") == 1
+    assert mounts.count("<RefreshSearchMenuItems />") == MENUS[series.name]
+    assert len(mounts) == 1 + MENUS[series.name]
+
+
+@by_name
+def test_every_chinese_clip_model_has_a_stand_in_a_stock_immich_knows(series: manifest.Series) -> None:
+    config = (ROOT / "server_snippets" / "utils" / "immich-aio-config.ts").read_text(encoding="utf-8")
+    stand_ins = dict(re.findall(r"^  '([\w.-]+__cn-clip)': '([\w.-]+)',$", config, flags=re.MULTILINE))
+    assert stand_ins.keys() == CN_CLIP_MODELS.keys()
+    assert not [name for name in stand_ins.values() if name.endswith("__cn-clip")]
+    stored = added_lines(series, "server/src/utils/config.ts")
+    assert any("storeImmichAioClipModel(partialConfig)" in line for line in stored)
+    assert any("loadImmichAioClipModel(await metadataRepo.get(" in line for line in stored)
+
+
+def edit_only(patch: manifest.PatchFile) -> str:
+    """A patch's diff without what depends on the base release: blob ids and hunk positions and headings."""
+    diff = patch.text().split("\n---\n", 1)[1]
+    diff = re.sub(r"^index [0-9a-f]+\.\.[0-9a-f]+( \d+)?$", "index", diff, flags=re.MULTILINE)
+    return re.sub(r"^@@ .*$", "@@", diff, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", V2_SERVER_PATCHES)
+def test_the_v2_series_carry_the_same_server_edit(name: str) -> None:
+    v2 = [s for s in SERIES if s.name.startswith("v2")]
+    assert len(v2) == 5
+    edits = {s.name: edit_only(manifest.PatchFile(name, s.folder / name)) for s in v2}
+    assert len(set(edits.values())) == 1, f"{name} differs between {sorted(edits)}"
