@@ -15,7 +15,6 @@ HEADER = "# Written by `immich-aio compose` for Immich {tag}. Settings belong in
 HEADER += "# again rewrites this file (a file it did not write is kept as docker-compose.yml.orig).\n"
 ML_SERVICE = "immich-aio-ml"
 UPSTREAM_ML_SERVICE = "immich-machine-learning"
-MODELS_VOLUME = "immich-aio-models"
 ENV_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 # Values every run sets, and values a first run adds that the user may edit afterwards.
 OWNED = ("IMMICH_VERSION",)
@@ -68,19 +67,13 @@ def stack(upstream: dict[str, Any], tag: str, images: dict[str, ImagePlan]) -> d
     services[ML_SERVICE] = {
         "container_name": "immich_aio_ml",
         "image": images["ml"].tag,
-        "volumes": [f"{MODELS_VOLUME}:/models"],
+        # No volume: the image carries its models (graphs and OCR), so a new image brings new ones.
         "env_file": [".env"],
-        "environment": {
-            "IMMICH_AIO_ML_UPSTREAM_URL": f"http://{UPSTREAM_ML_SERVICE}:3003",
-            "IMMICH_AIO_ML_CLIP_WEIGHTS_DIR": "/models/cn-clip",
-        },
+        "environment": {"IMMICH_AIO_ML_UPSTREAM_URL": f"http://{UPSTREAM_ML_SERVICE}:3003"},
         "depends_on": [UPSTREAM_ML_SERVICE],
         "restart": "always",
         "healthcheck": {"disable": False},
     }
-    volumes = upstream.setdefault("volumes", {}) or {}
-    volumes[MODELS_VOLUME] = None
-    upstream["volumes"] = volumes
     return upstream
 
 

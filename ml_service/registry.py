@@ -12,7 +12,7 @@ from ml_service.config import Settings
 from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.base import InferenceModel
-from ml_service.models.clip.export import prebuilt_graphs
+from ml_service.models.clip.export import can_export, onnx_paths, prebuilt_graphs
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
@@ -80,6 +80,7 @@ class ModelRegistry:
             async with lock:
                 if not model.loaded:
                     if isinstance(model, ClipTextualModel | ClipVisualModel) and not model.prebuilt:
+                        self._require_exportable(name, model)
                         await self.checkpoints.ensure(name)
                     seconds = await asyncio.to_thread(model.load)
                     self.metrics.model_load_seconds.labels(task, name).observe(seconds)
@@ -88,6 +89,19 @@ class ModelRegistry:
                         "model loaded", extra={"task": task, "model": name, "seconds": round(seconds, 3)}
                     )
         return model
+
+    def _require_exportable(self, name: str, model: ClipTextualModel | ClipVisualModel) -> None:
+        # Checked before a download: hundreds of MB fetched for a model that could not be served.
+        visual, textual, _ = onnx_paths(model.weights_dir, model.architecture)
+        exported = model.backend != "torch" and visual.is_file() and textual.is_file()
+        if not exported and not can_export():
+            raise ServiceError(
+                422,
+                f"{name} is not among the models this installation serves: it has no exported graphs of "
+                "it and no torch to export them (an immich-aio ML image serves the models it was built "
+                f"with). Rebuild the image with `immich-aio build --images ml --ml-models {name}`, or "
+                "install immich-aio with its `ml` extra",
+            )
 
     @asynccontextmanager
     async def use(self, task: str, name: str, kind: type[M]) -> AsyncIterator[M]:

@@ -1,18 +1,25 @@
 """A torch-free service: graphs exported once (an image build) are served without checkpoints or torch."""
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from immich_aio.cli import app
+from ml_service import registry
+from ml_service.config import Settings
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.tokenizer import cn_clip_folder
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
+from tests.ml.release_server import release_server
 
 # Runs in a fresh interpreter: tokenises, encodes a text and an image from the prebuilt graphs, reports
 # the embeddings and whether torch or cn_clip's package was imported on the way.
@@ -67,3 +74,24 @@ def test_exported_graphs_serve_without_checkpoint_or_torch(clip_weights_dir: Pat
 
 def test_the_tokenizer_is_found_without_importing_cn_clip() -> None:
     assert (cn_clip_folder() / "vocab.txt").is_file()
+
+
+def test_a_model_the_image_was_not_built_with_is_refused_before_any_download(
+    make_settings: Callable[..., Settings],
+    asgi_client: Callable[[Settings], httpx.AsyncClient],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(registry, "can_export", lambda: False)  # as in the torch-free image
+    textual = json.dumps({"clip": {"textual": {"modelName": "ViT-L-14__cn-clip"}}})
+    with release_server() as release:
+        settings = make_settings(clip_download=True, clip_weights_dir=tmp_path, clip_mirror_url=release.url)
+
+        async def ask() -> httpx.Response:
+            async with asgi_client(settings) as client:
+                return await client.post("/predict", data={"entries": textual, "text": "猫"})
+
+        response = asyncio.run(ask())
+    assert response.status_code == 422
+    assert "--ml-models ViT-L-14__cn-clip" in response.text, response.text
+    assert release.requests == []

@@ -1,6 +1,7 @@
 """ONNX export of a cn_clip checkpoint's two encoders, once per checkpoint version (class-token shortcut)."""
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -63,6 +64,11 @@ def prebuilt_graphs(weights_dir: Path, architecture: str) -> ExportedGraphs | No
         if stamp["opset"] == _ONNX_OPSET and stamp["revision"] == EXPORT_REVISION:
             return ExportedGraphs(visual, textual, str(stamp["sha256"]))
     return None
+
+
+def can_export() -> bool:
+    """Whether checkpoints can become graphs here: the torch-free runtime (an image) cannot."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "onnx", "cn_clip"))
 
 
 def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> ExportedGraphs:
