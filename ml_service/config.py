@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ml_service.models.clip.script import TextConversion
 from ml_service.models.clip_names import CN_CLIP_MODELS, DEFAULT_CN_CLIP_MODEL
 
 
@@ -166,6 +167,9 @@ class Settings(BaseSettings):
     )
     clip_download_timeout_s: float = Field(
         30.0, ge=0.1, validation_alias="IMMICH_AIO_ML_CLIP_DOWNLOAD_TIMEOUT"
+    )
+    clip_text_conversion: Annotated[TextConversion, BeforeValidator(_choice)] = Field(
+        "t2s", validation_alias="IMMICH_AIO_ML_CLIP_TEXT_CONVERSION"
     )
     clip_default_model: Annotated[str, AfterValidator(_chinese_clip)] = Field(
         DEFAULT_CN_CLIP_MODEL, validation_alias="IMMICH_AIO_ML_CLIP_DEFAULT_MODEL"
