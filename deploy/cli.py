@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn, cast
+from typing import Annotated, Literal, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -164,6 +164,13 @@ def build_command(
             "--ml-models", help="ML image: the Chinese-CLIP models whose graphs it carries (comma list)."
         ),
     ] = DEFAULT_CN_CLIP_MODEL,
+    ml_graphs: Annotated[
+        str,
+        typer.Option(
+            "--ml-graphs",
+            help="ML image: served (the graph each encoder serves, int8 where faithful) or all (fp32 too).",
+        ),
+    ] = "served",
     tree: TreeOption = None,
     series_name: SeriesOption = None,
     source: SourceOption = gitops.UPSTREAM_URL,
@@ -175,6 +182,8 @@ def build_command(
         fail(f"--builder must be one of {', '.join(builders.BUILDERS)}", 2)
     if variant not in ("cpu", "cuda"):
         fail("--variant must be cpu or cuda", 2)
+    if ml_graphs not in ("served", "all"):
+        fail("--ml-graphs must be served or all", 2)
     wanted = next((b for b in builders.BUILDERS if b == builder), None)
     steps: list[list[str]] = []
     try:
@@ -208,7 +217,10 @@ def build_command(
         if not models:
             fail("--ml-models names no model", 2)
         context = ml_context()
-        preparing = [["rm", "-rf", str(context)], *ml_context_steps(source_root(), context, models)]
+        preparing = [
+            ["rm", "-rf", str(context)],
+            *ml_context_steps(source_root(), context, models, cast(Literal["served", "all"], ml_graphs)),
+        ]
     if not dry_run:
         run_all(preparing)
     if not steps:  # with a checkout at hand, every plan's context must hold what its Dockerfile copies

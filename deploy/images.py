@@ -112,7 +112,9 @@ def cn_clip_requirement() -> str:
     raise PlanError("the immich-aio package names no cn_clip requirement (reinstall it from source)")
 
 
-def ml_context_steps(source: Path, context: Path, models: list[str]) -> list[list[str]]:
+def ml_context_steps(
+    source: Path, context: Path, models: list[str], graphs: Literal["served", "all"] = "served"
+) -> list[list[str]]:
     """What the ML image's build context is made of: the product's wheel and the exported graphs."""
     if not (source / "pyproject.toml").is_file():
         raise PlanError(f"{source} is not the immich-aio source repository: the ML image is built from it")
@@ -128,7 +130,18 @@ def ml_context_steps(source: Path, context: Path, models: list[str]) -> list[lis
             str(context / "wheel"),
             str(source),
         ],
-        [sys.executable, "-m", "immich_aio", "models", "export", *models, "--to", str(context / "models")],
+        [
+            sys.executable,
+            "-m",
+            "immich_aio",
+            "models",
+            "export",
+            *models,
+            "--to",
+            str(context / "models"),
+            "--graphs",
+            graphs,
+        ],
     ]
 
 

@@ -155,17 +155,29 @@ def export(
     to: Annotated[
         Path, typer.Option("--to", help="Where to write the graphs: a weights directory without checkpoints.")
     ] = Path("ml-models"),
+    graphs: Annotated[
+        str,
+        typer.Option(
+            "--graphs",
+            help="served: only the graph that serves each encoder (int8 where it passes the fidelity "
+            "guard); all: the fp32 graphs too, so IMMICH_AIO_ML_CLIP_BACKEND=onnx can serve them.",
+        ),
+    ] = "served",
     weights_dir: WeightsDirOption = None,
     mirror: MirrorOption = None,
 ) -> None:
-    """Export the ONNX graphs (fp32 and the int8 ones that pass the fidelity guard) for a torch-free
-    service: the ML image is built with them, and serves them without the checkpoints or torch."""
+    """Export the ONNX graphs for a torch-free service: the ML image is built with them, and serves
+    them without the checkpoints or torch."""
     # The export needs the `ml` extra (torch, cn_clip, onnx); only image builds and maintainers run it.
     from ml_service.models.clip.export import onnx_paths
+    from ml_service.models.clip.shipped import ShippedGraph, write_manifest
     from ml_service.models.clip.textual import ClipTextualModel
     from ml_service.models.clip.visual import ClipVisualModel
     from ml_service.models.clip_names import cn_clip_architecture
 
+    if graphs not in ("served", "all"):
+        typer.echo(f"error: --graphs is served or all, not {graphs!r}", err=True)
+        raise typer.Exit(code=2)
     settings = _settings(weights_dir, mirror)
     wanted = names or [settings.clip_default_model]
     requested = [settings.resolve_clip_name(name) or name for name in wanted]
@@ -178,13 +190,22 @@ def export(
     target.mkdir(parents=True, exist_ok=True)
     for name in requested:
         architecture = str(cn_clip_architecture(name))
+        served: dict[str, ShippedGraph] = {}
         for encoder in (ClipVisualModel, ClipTextualModel):
             model = encoder(name, architecture, settings.clip_weights_dir, "onnx-int8", settings.threads)
             model.load()
-            typer.echo(f"{name} {encoder.task}: {model.active_backend}")
+            if model.served_graph is None:
+                typer.echo(f"error: {name} {encoder.task} could not be exported to ONNX", err=True)
+                raise typer.Exit(code=1)
+            served[encoder.task] = ShippedGraph(model.served_graph, model.active_backend, model.int8_cosine)
+            typer.echo(f"{name} {encoder.task}: {model.active_backend} ({model.served_graph.name})")
         visual, _, _ = onnx_paths(settings.clip_weights_dir, architecture)
         stem = visual.name.removesuffix(".visual.onnx")
+        chosen = {graph.path.name for graph in served.values()}
         for path in sorted(visual.parent.glob(f"{stem}.*")):
-            if not path.name.endswith((".partial", ".lock")):
+            if path.name.endswith((".partial", ".lock", ".shipped.json")):
+                continue
+            if graphs == "all" or path.name in chosen:
                 shutil.copy2(path, target / path.name)
+        write_manifest(to, architecture, served)
     typer.echo(f"graphs in {target}: serve them with IMMICH_AIO_ML_CLIP_WEIGHTS_DIR={to}")

@@ -13,6 +13,7 @@ from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.base import InferenceModel
 from ml_service.models.clip.export import can_export, onnx_paths, prebuilt_graphs
+from ml_service.models.clip.shipped import shipped_graph
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
@@ -155,6 +156,16 @@ class ModelRegistry:
             for task in (ClipTextualModel.task, ClipVisualModel.task):
                 self._last_used[(task, served)] = time.monotonic()
 
+    def _prebuilt(self, architecture: str) -> bool:
+        weights, backend = self.settings.clip_weights_dir, self.settings.clip_backend
+        if backend == "torch":
+            return False
+        shipped = all(
+            shipped_graph(weights, architecture, task, backend) is not None
+            for task in (ClipTextualModel.task, ClipVisualModel.task)
+        )
+        return shipped or prebuilt_graphs(weights, architecture) is not None
+
     def model_status(self) -> list[dict[str, Any]]:
         """Each Chinese-CLIP model: checkpoint present, download under way, backend per loaded task."""
         statuses = []
@@ -167,11 +178,7 @@ class ModelRegistry:
                 and isinstance(model, ClipTextualModel | ClipVisualModel)
             }
             architecture = cn_clip_architecture(name)
-            prebuilt = (
-                architecture is not None
-                and self.settings.clip_backend != "torch"
-                and (prebuilt_graphs(self.settings.clip_weights_dir, architecture) is not None)
-            )
+            prebuilt = architecture is not None and self._prebuilt(architecture)
             status = {**self.checkpoints.status(name), "prebuilt": prebuilt}
             status["present"] = bool(status["present"]) or prebuilt
             statuses.append({"model": name, "dimension": dimension, **status, "loaded": loaded})

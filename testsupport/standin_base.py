@@ -64,6 +64,19 @@ def ensure_standin_base(name: str, cache: Path) -> None:
         copied = subprocess.run(["cp", "-a", f"{root}{os.sep}.", str(mount)], capture_output=True, text=True)
         if copied.returncode != 0:
             raise StandinError(f"copying {root} into the image failed: {copied.stderr.strip()}")
+        # like the slim image: no package cache, lists, documentation or translations
+        for folder in (
+            "var/cache/apt/archives",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/locale",
+        ):
+            for child in (mount / folder).glob("*"):
+                if child.is_file() or child.is_symlink():
+                    child.unlink()
+                elif child.is_dir() and child.name != "partial":
+                    shutil.rmtree(child)
         if LOCAL_CAS.is_dir():
             target = mount / LOCAL_CAS.relative_to("/")
             target.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,8 @@ def test_the_ml_image_carries_the_pinned_tokenizer_and_is_built_from_a_prepared_
     assert plan.build_args["BASE"] == "debian:bookworm-slim" and plan.context == tmp_path
     wheel, export = ml_context_steps(ROOT, tmp_path, ["ViT-B-16"])
     assert wheel[-1] == str(ROOT) and wheel[wheel.index("--wheel-dir") + 1] == str(tmp_path / "wheel")
-    assert export[-4:] == ["export", "ViT-B-16", "--to", str(tmp_path / "models")]
+    assert export[-6:] == ["export", "ViT-B-16", "--to", str(tmp_path / "models"), "--graphs", "served"]
+    assert ml_context_steps(ROOT, tmp_path, ["ViT-B-16"], "all")[1][-1] == "all"
     with pytest.raises(PlanError, match="not the immich-aio source"):
         ml_context_steps(tmp_path, tmp_path, ["ViT-B-16"])
 

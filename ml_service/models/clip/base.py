@@ -14,6 +14,7 @@ from ml_service.models.clip.checkpoint import load_torch_model
 from ml_service.models.clip.export import ExportedGraphs, ensure_onnx_export, prebuilt_graphs
 from ml_service.models.clip.quantize import Int8Recipe, faithful_int8
 from ml_service.models.clip.session import embed, normalise, onnx_session
+from ml_service.models.clip.shipped import ShippedGraph, shipped_graph
 
 log = logging.getLogger("ml_service.clip")
 
@@ -44,6 +45,8 @@ class ClipEncoder(InferenceModel):
         self._active = "none"
         #: Lowest cosine of the int8 graph to fp32 on the probe inputs (onnx-int8 backend only).
         self.int8_cosine: float | None = None
+        #: The graph file the ONNX session runs (None for torch).
+        self.served_graph: Path | None = None
 
     @abstractmethod
     def _graph(self, graphs: ExportedGraphs) -> Path:
@@ -57,7 +60,21 @@ class ClipEncoder(InferenceModel):
     def _encode_torch(self, model: Any, batch: Any) -> Any:
         """This encoder's call on cn_clip's torch model for a batch tensor."""
 
+    def _shipped(self) -> ShippedGraph | None:
+        if self.backend == "torch":
+            return None
+        return shipped_graph(self.weights_dir, self.architecture, self.task, self.backend)
+
     def _load(self) -> None:
+        shipped = self._shipped()
+        if shipped is not None:  # an image's graph: no checkpoint, no export, no quantisation
+            self._session = onnx_session(shipped.path, self.threads, self.providers)
+            self._active, self.int8_cosine, self.served_graph = (
+                shipped.backend,
+                shipped.int8_cosine,
+                shipped.path,
+            )
+            return
         if self.backend in ("onnx", "onnx-int8"):
             quantised: Path | None = None
             try:
@@ -74,6 +91,7 @@ class ClipEncoder(InferenceModel):
             else:
                 self._session = onnx_session(quantised or path, self.threads, self.providers)
                 self._active = "onnx-int8" if quantised else "onnx"
+                self.served_graph = quantised or path
                 return
         self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
         self._active = "torch"
@@ -85,7 +103,9 @@ class ClipEncoder(InferenceModel):
     @property
     def prebuilt(self) -> bool:
         """Whether its graphs were placed without their checkpoint (in an image): nothing to download."""
-        return self.backend != "torch" and prebuilt_graphs(self.weights_dir, self.architecture) is not None
+        if self.backend == "torch":
+            return False
+        return self._shipped() is not None or prebuilt_graphs(self.weights_dir, self.architecture) is not None
 
     @property
     def active_backend(self) -> str:
