@@ -6,7 +6,7 @@ them (asset_ocr boxes + ocr_search tokens), and searched two ways:
   * upstream Immich v3.1 reproduced in SQL: CJK-bigram tokens (tokenizeForSearch) matched with pg_trgm
     strict word similarity (%>>) on ocr_search, newest first.
 Ground truth is the *rendered* text: an image is relevant when every space-separated part of the query
-occurs in it (case/width-folded).
+occurs in it, or in it written without spaces (case/width-folded).
 
 Usage: python -m bench.db_quality [--images 120] [--seed 7] [--dsn DSN]
 """
@@ -20,6 +20,7 @@ import random
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,19 +126,34 @@ QUERIES: dict[str, list[str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Corpus:
+    """What the rendered photos say: a title line and a few body lines each, in one font."""
+
+    titles: list[str]
+    lines: list[str]
+    font: Path = FONT_PATH
+
+
+SIMPLIFIED = Corpus(TITLES, LINES)
+
+
 def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-def relevant(query: str, rendered: str) -> bool:
-    return all(part in fold(rendered) for part in fold(query).split())
+def relevant(query: str, rendered: str, folding: Callable[[str], str] = fold) -> bool:
+    """Every part of the query is in the text, or in the text written without spaces (OCR glues words)."""
+    text = folding(rendered)
+    spaceless = text.replace(" ", "")
+    return all(part in text or part in spaceless for part in folding(query).split())
 
 
-def gain(query: str, lines: list[str]) -> int:
+def gain(query: str, lines: list[str], folding: Callable[[str], str] = fold) -> int:
     """Graded relevance: 2 when the title line alone contains the query, 1 when the image does, else 0."""
-    if relevant(query, lines[0]):
+    if relevant(query, lines[0], folding):
         return 2
-    return 1 if relevant(query, " ".join(lines)) else 0
+    return 1 if relevant(query, " ".join(lines), folding) else 0
 
 
 @dataclass
@@ -147,7 +163,9 @@ class Image:
     ocr: list[tuple[list[float], str, float]]
 
 
-def render_and_ocr(rng: random.Random, count: int, cache: Path | None = None) -> tuple[list[Image], float]:
+def render_and_ocr(
+    rng: random.Random, count: int, cache: Path | None = None, corpus: Corpus = SIMPLIFIED
+) -> tuple[list[Image], float]:
     """Render `count` images and OCR them; with `cache`, reuse (or store) the OCR results of this seed."""
     if cache and cache.exists():
         stored = json.loads(cache.read_text(encoding="utf-8"))
@@ -158,7 +176,7 @@ def render_and_ocr(rng: random.Random, count: int, cache: Path | None = None) ->
                 for item in stored["images"]
             ]
             return images, stored["ocr_seconds_per_image"]
-    images, seconds = _render_and_ocr(rng, count)
+    images, seconds = _render_and_ocr(rng, count, corpus)
     if cache:
         payload = {
             "count": count,
@@ -178,15 +196,16 @@ def _rng_state(stored: list[Any]) -> tuple[Any, ...]:
     return (stored[0], tuple(stored[1]), stored[2])
 
 
-def _render_and_ocr(rng: random.Random, count: int) -> tuple[list[Image], float]:
+def _render_and_ocr(rng: random.Random, count: int, corpus: Corpus) -> tuple[list[Image], float]:
     engine = RapidOCR()
-    title_font = ImageFont.truetype(str(FONT_PATH), 84)
-    body_font = ImageFont.truetype(str(FONT_PATH), 40)
+    title_font = ImageFont.truetype(str(corpus.font), 84)
+    body_font = ImageFont.truetype(str(corpus.font), 40)
+    titles = corpus.titles
     images = []
     ocr_seconds = 0.0
     for index in range(count):
-        title = TITLES[index % len(TITLES)] if index < len(TITLES) * 2 else rng.choice(TITLES)
-        lines = [title, *rng.sample(LINES, rng.randint(1, 3))]
+        title = titles[index % len(titles)] if index < len(titles) * 2 else rng.choice(titles)
+        lines = [title, *rng.sample(corpus.lines, rng.randint(1, 3))]
         canvas = PILImage.new("RGB", (1000, 700), "white")
         draw = ImageDraw.Draw(canvas)
         draw.text((60, 40), title, font=title_font, fill="black")
@@ -268,6 +287,41 @@ def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(sum(row[key] for row in rows) / len(rows), 4) for key in rows[0]} if rows else {}
 
 
+def evaluate(
+    conn: Any,
+    images: list[Image],
+    owner: str,
+    queries: dict[str, list[str]],
+    folding: Callable[[str], str] = fold,
+) -> tuple[dict[str, dict[str, list[dict[str, float]]]], list[dict[str, Any]], list[str]]:
+    """Each query both ways; the scores by method and class, immich-aio's misses, queries without truth."""
+    by_class: dict[str, dict[str, list[dict[str, float]]]] = {}
+    failures: list[dict[str, Any]] = []
+    skipped = []
+    for query_class, class_queries in queries.items():
+        for query in class_queries:
+            gains = {image.asset_id: gain(query, image.lines, folding) for image in images}
+            relevant_ids = {asset for asset, value in gains.items() if value}
+            if not relevant_ids:
+                skipped.append(query)
+                continue
+            for method, search in (("immich_aio", ours), ("upstream", upstream)):
+                result = search(conn, query, owner)
+                scores = score(result, gains)
+                by_class.setdefault(method, {}).setdefault(query_class, []).append(scores)
+                if method == "immich_aio" and (scores["recall@10"] < 1 or scores["mrr@10"] < 1):
+                    missed = [image for image in images if image.asset_id in relevant_ids - set(result)]
+                    failures.append(
+                        {
+                            "query": query,
+                            **scores,
+                            "relevant": len(relevant_ids),
+                            "missed_ocr_text": [[text for _, text, _ in image.ocr] for image in missed[:3]],
+                        }
+                    )
+    return by_class, failures, skipped
+
+
 def run(dsn: str, image_count: int, seed: int, cache: Path | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     images, ocr_seconds = render_and_ocr(rng, image_count, cache)
@@ -275,33 +329,8 @@ def run(dsn: str, image_count: int, seed: int, cache: Path | None = None) -> dic
         create_immich_schema(conn, with_clip_index=False)
         owner = load(conn, images, rng)
     install(dsn)
-    by_class: dict[str, dict[str, list[dict[str, float]]]] = {}
-    failures: list[dict[str, Any]] = []
-    skipped = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for query_class, queries in QUERIES.items():
-            for query in queries:
-                gains = {image.asset_id: gain(query, image.lines) for image in images}
-                relevant_ids = {asset for asset, value in gains.items() if value}
-                if not relevant_ids:
-                    skipped.append(query)
-                    continue
-                for method, search in (("immich_aio", ours), ("upstream", upstream)):
-                    result = search(conn, query, owner)
-                    scores = score(result, gains)
-                    by_class.setdefault(method, {}).setdefault(query_class, []).append(scores)
-                    if method == "immich_aio" and (scores["recall@10"] < 1 or scores["mrr@10"] < 1):
-                        missed = [image for image in images if image.asset_id in relevant_ids - set(result)]
-                        failures.append(
-                            {
-                                "query": query,
-                                **scores,
-                                "relevant": len(relevant_ids),
-                                "missed_ocr_text": [
-                                    [text for _, text, _ in image.ocr] for image in missed[:3]
-                                ],
-                            }
-                        )
+        by_class, failures, skipped = evaluate(conn, images, owner, QUERIES)
     report: dict[str, Any] = {
         "images": image_count,
         "ocr_boxes": sum(len(image.ocr) for image in images),

@@ -346,14 +346,23 @@ CREATE OR REPLACE FUNCTION immich_aio.gram_query(q text) RETURNS tsquery
       GROUP BY run
     ) AS parts), '')::tsquery;
 
+-- A query word written glued (PekingDuck) also finds its parts written apart (Peking Duck): the query
+-- split where the case changes is an alternative (chr(92): a backslash, which this file never holds).
 CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  -- each half is built once (a CASE over the calls would run the tokenizers up to three times)
+  -- each part is built once (a CASE over the calls would run the tokenizers up to three times)
   RETURN (SELECT CASE WHEN numnode(parts.seg) = 0 THEN parts.gram
                       WHEN numnode(parts.gram) = 0 THEN parts.seg
                       ELSE parts.gram || parts.seg END
-          FROM (SELECT immich_aio.gram_query(q) AS gram,
-                       coalesce(immich_aio.segmenter_query(left(q, 1000)), ''::tsquery) AS seg) AS parts);
+          FROM (SELECT CASE WHEN numnode(split.camel) = 0 OR split.camel = split.gram THEN split.gram
+                            WHEN numnode(split.gram) = 0 THEN split.camel
+                            ELSE split.gram || split.camel END AS gram,
+                       split.seg
+                FROM (SELECT immich_aio.gram_query(q) AS gram,
+                             CASE WHEN q ~ '[a-z][A-Z]'
+                                  THEN immich_aio.gram_query(regexp_replace(left(q, 1000), '([a-z])([A-Z])', chr(92) || '1 ' || chr(92) || '2', 'g'))
+                                  ELSE ''::tsquery END AS camel,
+                             coalesce(immich_aio.segmenter_query(left(q, 1000)), ''::tsquery) AS seg) AS split) AS parts);
 
 -- Relevance in [0, 1): term frequency with positions weighted by line prominence (A = title-sized
 -- line), damped by document length (flag 1) and mapped to rank/(rank+1) (flag 32) so it can be mixed
