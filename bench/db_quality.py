@@ -133,6 +133,7 @@ class Corpus:
     titles: list[str]
     lines: list[str]
     font: Path = FONT_PATH
+    font_index: int = 0  # the face within a .ttc collection
 
 
 SIMPLIFIED = Corpus(TITLES, LINES)
@@ -198,8 +199,8 @@ def _rng_state(stored: list[Any]) -> tuple[Any, ...]:
 
 def _render_and_ocr(rng: random.Random, count: int, corpus: Corpus) -> tuple[list[Image], float]:
     engine = RapidOCR()
-    title_font = ImageFont.truetype(str(corpus.font), 84)
-    body_font = ImageFont.truetype(str(corpus.font), 40)
+    title_font = ImageFont.truetype(str(corpus.font), 84, index=corpus.font_index)
+    body_font = ImageFont.truetype(str(corpus.font), 40, index=corpus.font_index)
     titles = corpus.titles
     images = []
     ocr_seconds = 0.0
