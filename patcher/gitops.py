@@ -7,6 +7,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# GitPython refuses to import without a git executable; the commands that need no git (serve, db, in the
+# ML image that has none) must still start, so it stays quiet and require_git() speaks instead.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
 import git
 
 from patcher.errors import GitError, NotACheckout, PatcherError
@@ -14,9 +18,15 @@ from patcher.errors import GitError, NotACheckout, PatcherError
 UPSTREAM_URL = "https://github.com/immich-app/immich.git"
 
 
+def require_git() -> None:
+    if shutil.which("git") is None:
+        raise PatcherError("git is not installed (not on PATH): install it (Debian/Ubuntu: apt install git)")
+
+
 def run(
     tree: Path, *args: str, stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
+    require_git()
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0")
     result = subprocess.run(
         ["git", *args], cwd=tree, input=stdin, capture_output=True, text=True, env=env, check=False
@@ -88,6 +98,7 @@ def clone_release(source: str, tag: str, dest: Path, progress: ProgressCallback 
     """Shallow-clone `tag` of `source` into `dest`; on failure nothing is left at `dest`."""
     if dest.exists():
         raise PatcherError(f"destination {dest} already exists; choose another --dest or remove it")
+    require_git()
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:

@@ -1,6 +1,9 @@
 """The CLI contract: patch, status, revert, check, list against a synthetic upstream."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -129,3 +132,18 @@ def test_list_shows_supported_versions(aio_root: Path) -> None:
 def test_status_of_a_plain_directory_is_a_clear_error(aio_root: Path, tmp_path: Path) -> None:
     code, _, err = invoke("status", str(tmp_path))
     assert code == 2 and "not an Immich git checkout" in err
+
+
+def test_without_git_the_product_starts_and_git_commands_say_what_is_missing(tmp_path: Path) -> None:
+    # as in the ML image: no git on PATH
+    env = {**os.environ, "PATH": str(tmp_path)}
+    env.pop("GIT_PYTHON_REFRESH", None)
+    started = subprocess.run(
+        [sys.executable, "-m", "immich_aio", "models", "--help"], capture_output=True, text=True, env=env
+    )
+    assert started.returncode == 0, started.stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "immich_aio", "status", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert status.returncode != 0 and "git is not installed" in status.stderr
+    assert "Traceback" not in status.stderr
