@@ -87,6 +87,9 @@ def test_int8_is_quantised_again_for_another_checkpoint(
     assert len(quantised) == 1
     ensure_int8(fp32, TEXTUAL_INT8, "b" * 64)
     assert len(quantised) == 2
-    touch_later(fp32)  # a new fp32 export of the same checkpoint
+    touch_later(fp32)  # copied into an image: same graph, new mtime, no new quantisation
+    ensure_int8(fp32, TEXTUAL_INT8, "b" * 64)
+    assert len(quantised) == 2
+    fp32.write_bytes(b"another graph")  # a new fp32 export of the same checkpoint
     ensure_int8(fp32, TEXTUAL_INT8, "b" * 64)
     assert len(quantised) == 3
