@@ -80,12 +80,14 @@ def _major_of(spec: str) -> int | None:
 
 
 def read_requirements(tree: Path) -> Requirements:
-    """Read the Node major (.nvmrc, else engines.node) and the package manager (packageManager, lockfiles)."""
+    """Read the Node major (.nvmrc or server/.nvmrc, else engines.node) and the package manager (packageManager, lockfiles)."""
     root = _read_json(tree / "package.json")
     node_major = None
-    nvmrc = tree / ".nvmrc"
-    if nvmrc.is_file():
-        node_major = _major_of(nvmrc.read_text(encoding="utf-8"))
+    # v3 pins Node at the root; v2 pins it in server/.nvmrc only
+    for nvmrc in (tree / ".nvmrc", tree / "server" / ".nvmrc"):
+        if nvmrc.is_file():
+            node_major = _major_of(nvmrc.read_text(encoding="utf-8"))
+            break
     if node_major is None:
         for manifest in (root, _read_json(tree / "server" / "package.json")):
             engines = manifest.get("engines")

@@ -6,6 +6,7 @@ as well is labelled `upstream` instead of counting against the patches. Upstream
 commit, so comparing costs one extra run per release.
 """
 
+import contextlib
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -119,14 +121,29 @@ def _scripts(tree: Path, folder: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in scripts.items()} if isinstance(scripts, dict) else {}
 
 
+def _workspace_folders(tree: Path) -> list[Path]:
+    """The package folders pnpm-workspace.yaml lists (packages/* where the tree has no such file)."""
+    patterns = ["packages/*"]
+    with contextlib.suppress(OSError, yaml.YAMLError):
+        declared = yaml.safe_load((tree / "pnpm-workspace.yaml").read_text(encoding="utf-8"))
+        if isinstance(declared, dict) and isinstance(declared.get("packages"), list):
+            patterns = [str(p) for p in declared["packages"] if not str(p).startswith("!")]
+    folders: list[Path] = []
+    for pattern in patterns:
+        for folder in sorted(tree.glob(pattern)):
+            if (folder / "package.json").is_file() and folder not in folders:
+                folders.append(folder)
+    return folders
+
+
 def workspace_packages_to_build(tree: Path) -> list[str]:
     """Folders of the workspace packages that server and web depend on, dependencies first."""
     by_name: dict[str, str] = {}
-    packages_dir = tree / "packages"
-    for manifest in sorted(packages_dir.glob("*/package.json")) if packages_dir.is_dir() else []:
-        name = json.loads(manifest.read_text(encoding="utf-8")).get("name")
-        if isinstance(name, str):
-            by_name[name] = str(manifest.parent.relative_to(tree))
+    for folder in _workspace_folders(tree):
+        name = json.loads((folder / "package.json").read_text(encoding="utf-8")).get("name")
+        relative = str(folder.relative_to(tree))
+        if isinstance(name, str) and relative not in ("server", "web"):
+            by_name[name] = relative
 
     def workspace_deps(folder: str) -> list[str]:
         data = _package(tree, folder)

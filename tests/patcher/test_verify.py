@@ -111,6 +111,22 @@ def test_builds_the_workspace_packages_server_and_web_need_dependencies_first(tm
     assert verify.workspace_packages_to_build(tree) == ["packages/sdk", "packages/plugin-sdk"]
 
 
+def test_a_v2_tree_pins_node_in_server_and_lists_its_sdk_in_the_workspace_file(tmp_path: Path) -> None:
+    write_json(tmp_path / "package.json", {"packageManager": "pnpm@10.32.1"})
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server/.nvmrc").write_text("24.14.1\n", encoding="utf-8")
+    (tmp_path / "pnpm-workspace.yaml").write_text(
+        "packages:\n  - open-api/typescript-sdk\n  - server\n  - web\n  - docs\n", encoding="utf-8"
+    )
+    write_json(tmp_path / "open-api/typescript-sdk/package.json", {"name": "@immich/sdk", "scripts": {"build": "tsc"}})
+    write_json(tmp_path / "docs/package.json", {"name": "documentation", "scripts": {"build": "docusaurus build"}})
+    write_json(tmp_path / "server/package.json", {"name": "immich", "scripts": {"build": "nest build"}})
+    write_json(tmp_path / "web/package.json", {"name": "web", "dependencies": {"@immich/sdk": "workspace:*"}})
+    assert read_requirements(tmp_path) == Requirements(24, "pnpm", "10.32.1")
+    # docs is in the workspace but neither app depends on it; server and web are the apps themselves
+    assert verify.workspace_packages_to_build(tmp_path) == ["open-api/typescript-sdk"]
+
+
 def test_plans_immichs_own_checks_from_the_trees_scripts(tmp_path: Path) -> None:
     tree = pnpm_workspace(tmp_path)
     steps = verify.plan_steps(tree, toolchain(("pnpm",)))
