@@ -162,7 +162,7 @@ def test_the_image_reads_chinese_text_and_encodes_a_query(served: str) -> None:
         status = client.get("/").json()
         metrics = client.get("/metrics").text
     rss = next(
-        line.split()[-1] for line in metrics.splitlines() if line.startswith("process_resident_memory")
+        line.split()[-1] for line in metrics.splitlines() if line.startswith("process_resident_memory_bytes")
     )
     print(
         f"\nfirst OCR {first_ocr:.1f} s, first CLIP text {first_clip:.1f} s, RSS {float(rss) / 2**20:.0f} MiB"

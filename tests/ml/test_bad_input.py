@@ -282,3 +282,9 @@ def test_pillow_rgba_and_grayscale_are_accepted(
                 assert response.json()["imageWidth"] == 50
 
     anyio.run(run)
+
+
+def test_metrics_report_the_process_memory() -> None:
+    exposition = Metrics().render().decode()
+    rss = next(line for line in exposition.splitlines() if line.startswith("process_resident_memory_bytes"))
+    assert float(rss.split()[-1]) > 10 * 2**20
