@@ -2,6 +2,7 @@
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -251,6 +252,14 @@ def check_command(
         raise typer.Exit(1)
 
 
+class VerifyApp(StrEnum):
+    server = "server"
+    web = "web"
+
+
+_VERIFY_APPS: dict[VerifyApp, verify.App] = {VerifyApp.server: "server", VerifyApp.web: "web"}
+
+
 @app.command("verify")
 def verify_command(
     tree: Annotated[Path, typer.Argument(help="A patched Immich checkout.")],
@@ -260,11 +269,19 @@ def verify_command(
             "--compare-with", help="An unpatched checkout of the same release, to label upstream failures."
         ),
     ] = None,
+    only: Annotated[
+        VerifyApp | None,
+        typer.Option(
+            "--only",
+            help="Check one app alone (server: install, tsc, unit tests), e.g. when the registry lacks a "
+            "package only the other app locks.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run Immich's own checks (type-check, svelte-check, unit tests) in a checkout."""
     try:
-        report = verify.run_verify(tree, compare_with, errors)
+        report = verify.run_verify(tree, compare_with, errors, _VERIFY_APPS[only] if only else None)
     except PatcherError as error:
         fail(error)
     if as_json:

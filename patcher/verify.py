@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote
 
 import yaml
 from rich.console import Console
@@ -25,6 +26,7 @@ from patcher.errors import PatcherError
 from patcher.node import Toolchain, cache_root, prepare
 
 Status = Literal["passed", "failed", "upstream", "error", "skipped"]
+App = Literal["server", "web"]
 STEP_TIMEOUT = 45 * 60
 
 
@@ -80,6 +82,7 @@ class VerifyReport:
     toolchain: dict[str, str]
     checks: list[CheckResult]
     upstream: list[CheckResult] | None = None
+    only: App | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,6 +92,7 @@ class VerifyReport:
         return {
             "tree": self.tree,
             "comparedWith": self.compared_with,
+            "only": self.only,
             "ok": self.ok,
             "toolchain": self.toolchain,
             "checks": [c.to_json() for c in self.checks],
@@ -136,8 +140,23 @@ def _workspace_folders(tree: Path) -> list[Path]:
     return folders
 
 
-def workspace_packages_to_build(tree: Path) -> list[str]:
-    """Folders of the workspace packages that server and web depend on, dependencies first."""
+def _local_dependency(tree: Path, folder: str, name: str, spec: str, by_name: dict[str, str]) -> bool:
+    """Whether `name: spec` in `folder`'s package.json names a package of the workspace.
+
+    v3 and v2.6+ write `workspace:*`; v2.2-v2.5 write `file:../open-api/typescript-sdk`.
+    """
+    if name not in by_name:
+        return False
+    if spec.startswith("workspace:"):
+        return True
+    if spec.startswith(("file:", "link:")):
+        target = (tree / folder / spec.split(":", 1)[1]).resolve()
+        return target == (tree / by_name[name]).resolve()
+    return False
+
+
+def workspace_packages_to_build(tree: Path, apps: tuple[str, ...] = ("server", "web")) -> list[str]:
+    """Folders of the workspace packages that `apps` depend on, dependencies first."""
     by_name: dict[str, str] = {}
     for folder in _workspace_folders(tree):
         name = json.loads((folder / "package.json").read_text(encoding="utf-8")).get("name")
@@ -152,7 +171,7 @@ def workspace_packages_to_build(tree: Path) -> list[str]:
             deps = data.get(key, {})
             if isinstance(deps, dict):
                 names += [
-                    n for n, spec in deps.items() if str(spec).startswith("workspace:") and n in by_name
+                    n for n, spec in deps.items() if _local_dependency(tree, folder, n, str(spec), by_name)
                 ]
         return sorted(names)
 
@@ -167,7 +186,7 @@ def workspace_packages_to_build(tree: Path) -> list[str]:
         if "build" in _scripts(tree, folder):
             ordered.append(folder)
 
-    for app in ("server", "web"):
+    for app in apps:
         for dep in workspace_deps(app):
             visit(dep, ())
     return ordered
@@ -178,34 +197,47 @@ def _vitest_config(script: str) -> tuple[str, ...]:
     return ("--config", match.group(1)) if match else ()
 
 
-def plan_steps(tree: Path, toolchain: Toolchain) -> list[Step]:
-    """The checks for `tree`, read from its own package.json files (so they follow upstream's layout)."""
+def plan_steps(tree: Path, toolchain: Toolchain, only: App | None = None) -> list[Step]:
+    """The checks for `tree`, read from its own package.json files (so they follow upstream's layout).
+
+    `only="server"` (or `"web"`) plans that app's checks alone; with pnpm its install is filtered to that
+    app and the workspace packages it depends on, so a package the other app locks but the registry lacks
+    does not stop it.
+    """
     pm = toolchain.command
     run = (*pm, "exec") if toolchain.package_manager == "pnpm" else (*pm, "exec", "--")
+    apps: tuple[App, ...] = (only,) if only else ("server", "web")
     steps: list[Step] = []
     if toolchain.package_manager == "pnpm":
-        steps.append(Step("install", ".", (*pm, "install", "--frozen-lockfile", "--ignore-scripts"), "plain"))
-        for folder in workspace_packages_to_build(tree):
+        install = (*pm, "install", "--frozen-lockfile", "--ignore-scripts")
+        if only:
+            install += ("--filter", f"./{only}...")
+        steps.append(Step("install", ".", install, "plain"))
+        for folder in workspace_packages_to_build(tree, apps):
             steps.append(Step(f"build {folder}", folder, (*pm, "run", "build"), "plain"))
     else:
-        for folder in ("server", "web", "open-api/typescript-sdk"):
+        for folder in (*apps, "open-api/typescript-sdk"):
             if (tree / folder / "package-lock.json").is_file():
                 steps.append(Step(f"install {folder}", folder, (*pm, "ci", "--ignore-scripts"), "plain"))
         sdk = "open-api/typescript-sdk"
         if (tree / sdk / "package.json").is_file():
             steps.append(Step(f"build {sdk}", sdk, (*pm, "run", "build"), "plain"))
-    steps.append(Step("server tsc", "server", (*run, "tsc", "--noEmit"), "tsc"))
+    if "server" in apps:
+        steps.append(Step("server tsc", "server", (*run, "tsc", "--noEmit"), "tsc"))
     web_scripts = _scripts(tree, "web")
-    steps.append(Step("web svelte-kit sync", "web", (*run, "svelte-kit", "sync"), "plain"))
-    if "check:svelte" in web_scripts:
-        svelte_check: tuple[str, ...] = (*pm, "run", "check:svelte")
-    else:
-        svelte_check = (*run, "svelte-check", "--no-tsconfig", "--fail-on-warnings")
-    steps.append(Step("web svelte-check", "web", svelte_check, "svelte-check"))
-    server_config = _vitest_config(_scripts(tree, "server").get("test", ""))
-    steps.append(Step("server unit tests", "server", (*run, "vitest", "run", *server_config), "vitest"))
-    web_config = _vitest_config(web_scripts.get("test", ""))
-    steps.append(Step("web unit tests", "web", (*run, "vitest", "run", *web_config), "vitest"))
+    if "web" in apps:
+        steps.append(Step("web svelte-kit sync", "web", (*run, "svelte-kit", "sync"), "plain"))
+        if "check:svelte" in web_scripts:
+            svelte_check: tuple[str, ...] = (*pm, "run", "check:svelte")
+        else:
+            svelte_check = (*run, "svelte-check", "--no-tsconfig", "--fail-on-warnings")
+        steps.append(Step("web svelte-check", "web", svelte_check, "svelte-check"))
+    if "server" in apps:
+        server_config = _vitest_config(_scripts(tree, "server").get("test", ""))
+        steps.append(Step("server unit tests", "server", (*run, "vitest", "run", *server_config), "vitest"))
+    if "web" in apps:
+        web_config = _vitest_config(web_scripts.get("test", ""))
+        steps.append(Step("web unit tests", "web", (*run, "vitest", "run", *web_config), "vitest"))
     return steps
 
 
@@ -259,6 +291,24 @@ def run_step(tree: Path, step: Step, toolchain: Toolchain, logs: Path) -> CheckR
     return result
 
 
+_FETCH_404 = re.compile(r"ERR_PNPM_FETCH_404\s+GET\s+https?://[^/\s]+/(\S+?)/-/[^\s/]+?-(\d[^\s/]*)\.tgz")
+_NPM_404 = re.compile(r"npm (?:ERR!|error) 404\s+'([^'@\s]*@?[^'@\s]+)@([^'\s]+)' is not in this registry")
+
+
+def missing_packages(output: str) -> list[str]:
+    """`name@version` of each package the registry answered 404 for, from a pnpm or npm install log."""
+    found: list[str] = []
+    for match in _FETCH_404.finditer(output):
+        package = f"{unquote(match.group(1))}@{match.group(2)}"
+        if package not in found:
+            found.append(package)
+    for match in _NPM_404.finditer(output):
+        package = f"{match.group(1)}@{match.group(2)}"
+        if package not in found:
+            found.append(package)
+    return found
+
+
 def _interpret(result: CheckResult, step: Step, code: int, output: str, report: Path, tree: Path) -> None:
     if step.kind == "tsc":
         result.errors, result.failures = parse_tsc(output, tree)
@@ -285,13 +335,21 @@ def _interpret(result: CheckResult, step: Step, code: int, output: str, report: 
                 result.errors, result.failures = 1, [f"{step.name}: exit code {code}"]
     elif code != 0:
         result.errors, result.failures = 1, [f"{step.name}: exit code {code}"]
+        missing = missing_packages(output)
+        if missing:
+            result.detail = (
+                f"the registry has no {', '.join(missing)} (404); "
+                "`--only server` or `--only web` checks the app that does not need it"
+            )
     if result.failures:
         result.status = "failed"
         result.detail = result.detail or result.failures[0]
 
 
-def run_checks(tree: Path, console: Console, label: str = "") -> tuple[Toolchain, list[CheckResult]]:
-    """Every check of `tree` in order; a failed install or build skips what depends on it."""
+def run_checks(
+    tree: Path, console: Console, label: str = "", only: App | None = None
+) -> tuple[Toolchain, list[CheckResult]]:
+    """Every check of `tree` (of one app with `only`) in order; a failed install or build skips the rest."""
     tree = tree.resolve()
     if not (tree / "server").is_dir() or not (tree / "web").is_dir():
         raise PatcherError(f"{tree} does not look like an Immich checkout (no server/ and web/)")
@@ -304,7 +362,7 @@ def run_checks(tree: Path, console: Console, label: str = "") -> tuple[Toolchain
     logs = _log_dir(tree)
     results: list[CheckResult] = []
     blocked = False
-    for step in plan_steps(tree, toolchain):
+    for step in plan_steps(tree, toolchain, only):
         if blocked:
             results.append(CheckResult(step.name, "skipped", detail="an install or build step failed"))
             continue
@@ -314,10 +372,12 @@ def run_checks(tree: Path, console: Console, label: str = "") -> tuple[Toolchain
         results.append(result)
         if result.status != "passed" and step.kind == "plain":
             blocked = True
+            if result.detail and "(404)" in result.detail:
+                console.print(f"{label}{result.detail}", highlight=False)
     return toolchain, results
 
 
-def _upstream_cache(tree: Path, toolchain: Toolchain) -> Path | None:
+def _upstream_cache(tree: Path, toolchain: Toolchain, only: App | None = None) -> Path | None:
     try:
         head = gitops.run(gitops.open_checkout(tree), "rev-parse", "HEAD").stdout.strip()
         dirty = gitops.dirty_files(tree)
@@ -326,18 +386,18 @@ def _upstream_cache(tree: Path, toolchain: Toolchain) -> Path | None:
     if dirty:
         return None
     manager = f"{toolchain.package_manager}{toolchain.package_manager_version}"
-    key = f"{head}-node{toolchain.node_version}-{manager}"
+    key = f"{head}-node{toolchain.node_version}-{manager}" + (f"-{only}" if only else "")
     return cache_root() / "verify-upstream" / f"{key}.json"
 
 
-def upstream_checks(tree: Path, console: Console) -> list[CheckResult]:
+def upstream_checks(tree: Path, console: Console, only: App | None = None) -> list[CheckResult]:
     """The checks of an unpatched tree, from the cache when this commit was verified before."""
     toolchain = prepare(tree.resolve())
-    cached = _upstream_cache(tree.resolve(), toolchain)
+    cached = _upstream_cache(tree.resolve(), toolchain, only)
     if cached and cached.is_file():
         console.print(f"upstream {tree}: using cached results {cached.name}", highlight=False)
         return [CheckResult(**c) for c in json.loads(cached.read_text(encoding="utf-8"))]
-    _, results = run_checks(tree, console, label="upstream ")
+    _, results = run_checks(tree, console, label="upstream ", only=only)
     if cached and not any(r.status == "error" for r in results):
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps([asdict(r) for r in results], indent=1), encoding="utf-8")
@@ -357,12 +417,17 @@ def compare(checks: list[CheckResult], upstream: list[CheckResult]) -> None:
             check.detail = f"same failures as upstream ({len(check.failures)})"
 
 
-def run_verify(tree: Path, compare_with: Path | None, console: Console) -> VerifyReport:
-    """Run Immich's checks in `tree` (and, to label upstream failures, in `compare_with`)."""
-    toolchain, checks = run_checks(tree, console)
+def run_verify(
+    tree: Path, compare_with: Path | None, console: Console, only: App | None = None
+) -> VerifyReport:
+    """Run Immich's checks in `tree` (and, to label upstream failures, in `compare_with`).
+
+    `only` limits them to one app (see `plan_steps`).
+    """
+    toolchain, checks = run_checks(tree, console, only=only)
     upstream = None
     if compare_with is not None:
-        upstream = upstream_checks(compare_with, console)
+        upstream = upstream_checks(compare_with, console, only)
         compare(checks, upstream)
     return VerifyReport(
         tree=str(tree),
@@ -370,6 +435,7 @@ def run_verify(tree: Path, compare_with: Path | None, console: Console) -> Verif
         toolchain=toolchain.to_json(),
         checks=checks,
         upstream=upstream,
+        only=only,
     )
 
 
@@ -394,8 +460,10 @@ _STYLE: dict[str, str] = {
 
 def render_summary(report: VerifyReport) -> Table:
     """A table with one row per check; failures that upstream shares are marked as such."""
-    title = f"immich-aio verify {report.tree}" + (
-        f" (compared with {report.compared_with})" if report.compared_with else ""
+    title = (
+        f"immich-aio verify {report.tree}"
+        + (f" ({report.only} only)" if report.only else "")
+        + (f" (compared with {report.compared_with})" if report.compared_with else "")
     )
     table = Table(
         "check", "status", "passed", "failed", "skipped", "errors", "warnings", "time", "details", title=title

@@ -118,8 +118,13 @@ def test_a_v2_tree_pins_node_in_server_and_lists_its_sdk_in_the_workspace_file(t
     (tmp_path / "pnpm-workspace.yaml").write_text(
         "packages:\n  - open-api/typescript-sdk\n  - server\n  - web\n  - docs\n", encoding="utf-8"
     )
-    write_json(tmp_path / "open-api/typescript-sdk/package.json", {"name": "@immich/sdk", "scripts": {"build": "tsc"}})
-    write_json(tmp_path / "docs/package.json", {"name": "documentation", "scripts": {"build": "docusaurus build"}})
+    write_json(
+        tmp_path / "open-api/typescript-sdk/package.json",
+        {"name": "@immich/sdk", "scripts": {"build": "tsc"}},
+    )
+    write_json(
+        tmp_path / "docs/package.json", {"name": "documentation", "scripts": {"build": "docusaurus build"}}
+    )
     write_json(tmp_path / "server/package.json", {"name": "immich", "scripts": {"build": "nest build"}})
     write_json(tmp_path / "web/package.json", {"name": "web", "dependencies": {"@immich/sdk": "workspace:*"}})
     assert read_requirements(tmp_path) == Requirements(24, "pnpm", "10.32.1")
@@ -326,10 +331,12 @@ def test_upstream_results_are_reused_for_the_same_commit(
 ) -> None:
     tree = tmp_path / "upstream"
     cache = tmp_path / "cache" / "verify-upstream" / "abc.json"
-    monkeypatch.setattr(verify, "_upstream_cache", lambda tree, chain: cache)
+    monkeypatch.setattr(verify, "_upstream_cache", lambda tree, chain, only=None: cache)
     runs = []
 
-    def fake_run_checks(tree: Path, console: Console, label: str = "") -> tuple[Toolchain, list[CheckResult]]:
+    def fake_run_checks(
+        tree: Path, console: Console, label: str = "", only: verify.App | None = None
+    ) -> tuple[Toolchain, list[CheckResult]]:
         runs.append(tree)
         return fake_toolchain, [CheckResult("server tsc", "passed", duration=1.0)]
 
@@ -364,3 +371,103 @@ def test_a_step_that_cannot_start_is_an_error_not_a_crash(tmp_path: Path) -> Non
     result = verify.run_step(tmp_path, Step("install", ".", chain.command, "plain"), chain, logs)
     assert result.status == "failed"
     assert "could not start" in Path(result.log).read_text(encoding="utf-8")
+
+
+def v2_workspace(root: Path) -> Path:
+    """A tree shaped like Immich v2.2-v2.5: web names the SDK by folder (`file:`), not `workspace:*`."""
+    write_json(root / "package.json", {"name": "immich-monorepo", "packageManager": "pnpm@10.19.0"})
+    (root / "pnpm-workspace.yaml").write_text(
+        "packages:\n  - open-api/typescript-sdk\n  - server\n  - web\n  - e2e\n", encoding="utf-8"
+    )
+    write_json(
+        root / "open-api/typescript-sdk/package.json", {"name": "@immich/sdk", "scripts": {"build": "tsc"}}
+    )
+    write_json(
+        root / "e2e/package.json",
+        {"name": "immich-e2e", "scripts": {"build": "x"}, "devDependencies": {"@immich/sdk": "file:../x"}},
+    )
+    write_json(
+        root / "server/package.json",
+        {"name": "immich", "scripts": {"test": "vitest --config test/vitest.config.mjs"}},
+    )
+    write_json(
+        root / "web/package.json",
+        {
+            "name": "immich-web",
+            "scripts": {"test": "vitest", "check:svelte": "svelte-check"},
+            "dependencies": {"@immich/sdk": "file:../open-api/typescript-sdk", "@immich/ui": "^0.40.2"},
+        },
+    )
+    return root
+
+
+def test_a_file_dependency_on_a_workspace_folder_is_built_first(tmp_path: Path) -> None:
+    tree = v2_workspace(tmp_path)
+    assert verify.workspace_packages_to_build(tree) == ["open-api/typescript-sdk"]
+    # the server needs no workspace package; a `file:` path to elsewhere is not the workspace's package
+    assert verify.workspace_packages_to_build(tree, ("server",)) == []
+    write_json(
+        tree / "web/package.json", {"name": "web", "dependencies": {"@immich/sdk": "file:../vendor/sdk"}}
+    )
+    assert verify.workspace_packages_to_build(tree) == []
+
+
+def test_only_server_plans_a_filtered_install_and_the_server_checks(tmp_path: Path) -> None:
+    tree = v2_workspace(tmp_path)
+    steps = verify.plan_steps(tree, toolchain(("pnpm",)), only="server")
+    assert [s.name for s in steps] == ["install", "server tsc", "server unit tests"]
+    assert (
+        " ".join(steps[0].command) == "pnpm install --frozen-lockfile --ignore-scripts --filter ./server..."
+    )
+    web = verify.plan_steps(tree, toolchain(("pnpm",)), only="web")
+    assert [s.name for s in web] == [
+        "install",
+        "build open-api/typescript-sdk",
+        "web svelte-kit sync",
+        "web svelte-check",
+        "web unit tests",
+    ]
+    assert web[0].command[-2:] == ("--filter", "./web...")
+
+
+PNPM_404_LOG = """\
+Lockfile is up to date, resolution step is skipped
+ ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/@immich/ui/-/ui-0.40.2.tgz: Not Found - 404
+
+This error happened while installing a direct dependency of /immich/web
+ ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/@immich%2fui/-/ui-0.40.2.tgz: Not Found - 404
+ ERR_PNPM_FETCH_404  GET https://mirror.example/left-pad/-/left-pad-1.3.0-rc.1.tgz: Not Found - 404
+"""
+
+
+def test_names_the_packages_the_registry_lacks() -> None:
+    assert verify.missing_packages(PNPM_404_LOG) == ["@immich/ui@0.40.2", "left-pad@1.3.0-rc.1"]
+    assert verify.missing_packages("npm error 404  '@immich/ui@0.40.2' is not in this registry.") == [
+        "@immich/ui@0.40.2"
+    ]
+    assert verify.missing_packages("Done in 9.4s") == []
+
+
+def test_a_failed_install_names_the_missing_package_and_the_way_round(tmp_path: Path) -> None:
+    step = Step("install", ".", ("pnpm", "install"), "plain")
+    result = CheckResult("install", "passed")
+    verify._interpret(result, step, 1, PNPM_404_LOG, tmp_path / "r.json", tmp_path)
+    assert result.status == "failed"
+    assert result.detail.startswith("the registry has no @immich/ui@0.40.2, left-pad@1.3.0-rc.1 (404)")
+    assert "--only server" in result.detail
+
+
+def test_only_is_passed_through_and_reported(tmp_path: Path, fake_toolchain: Toolchain) -> None:
+    tree = pnpm_workspace(tmp_path / "immich")
+    report = verify.run_verify(tree, None, quiet(), only="server")
+    assert [c.name for c in report.checks] == [
+        "install",
+        "build packages/sdk",
+        "build packages/plugin-sdk",
+        "server tsc",
+        "server unit tests",
+    ]
+    assert report.to_json()["only"] == "server"
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(verify.render_summary(report))
+    assert "(server only)" in console.export_text()
