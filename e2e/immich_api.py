@@ -21,6 +21,18 @@ class ImmichError(RuntimeError):
         self.body = body
 
 
+def queues_from_jobs(jobs: JsonDict) -> dict[str, JsonDict]:
+    """Queue name -> statistics from the answer of `GET /jobs` (v2.3 and older, deprecated from v2.4).
+
+    That answer maps each queue name to `{jobCounts: {active, completed, ...}, queueStatus: {...}}`.
+    """
+    return {
+        str(name): cast(JsonDict, status["jobCounts"])
+        for name, status in jobs.items()
+        if isinstance(status, dict) and isinstance(status.get("jobCounts"), dict)
+    }
+
+
 class ImmichClient:
     """Immich's REST API at base_url (e.g. http://127.0.0.1:2283), authenticated after `login`."""
 
@@ -162,8 +174,16 @@ class ImmichClient:
     # --- jobs ------------------------------------------------------------------------------------
 
     def queues(self) -> dict[str, JsonDict]:
-        """Queue name -> statistics {active, completed, delayed, failed, paused, waiting}."""
-        items = cast(list[JsonDict], self.request("GET", "/queues"))
+        """Queue name -> statistics {active, completed, delayed, failed, paused, waiting}.
+
+        `GET /queues` exists from v2.4.0; older servers answer the same figures on `GET /jobs`.
+        """
+        try:
+            items = cast(list[JsonDict], self.request("GET", "/queues"))
+        except ImmichError as error:
+            if error.status != 404:
+                raise
+            return queues_from_jobs(cast(JsonDict, self.request("GET", "/jobs")))
         return {str(item["name"]): cast(JsonDict, item["statistics"]) for item in items}
 
     def queue_command(self, queue: str, command: str, force: bool = False) -> None:

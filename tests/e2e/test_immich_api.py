@@ -1,0 +1,46 @@
+"""e2e.immich_api: the answers that differ between Immich releases, against a stand-in transport."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from e2e.immich_api import ImmichClient, ImmichError, queues_from_jobs
+
+COUNTS = {"active": 1, "completed": 9, "delayed": 0, "failed": 0, "paused": 0, "waiting": 2}
+
+
+def client_answering(routes: dict[str, tuple[int, object]]) -> ImmichClient:
+    def handle(request: httpx.Request) -> httpx.Response:
+        status, body = routes.get(request.url.path, (404, {"message": "Cannot GET"}))
+        return httpx.Response(status, json=body)
+
+    client = ImmichClient("http://immich.test")
+    client.http = httpx.Client(base_url="http://immich.test/api", transport=httpx.MockTransport(handle))
+    return client
+
+
+def test_queues_are_read_from_the_queues_endpoint_where_it_exists() -> None:
+    client = client_answering({"/api/queues": (200, [{"name": "ocr", "statistics": COUNTS}])})
+    assert client.queues() == {"ocr": COUNTS}
+
+
+def test_queues_fall_back_to_the_jobs_endpoint_of_v2_2_and_v2_3() -> None:
+    jobs = {
+        "ocr": {"jobCounts": COUNTS, "queueStatus": {"isActive": True, "isPaused": False}},
+        "smartSearch": {"jobCounts": {**COUNTS, "active": 0}, "queueStatus": {"isActive": False}},
+    }
+    client = client_answering({"/api/jobs": (200, jobs)})
+    assert client.queues() == {"ocr": COUNTS, "smartSearch": {**COUNTS, "active": 0}}
+
+
+def test_other_errors_of_the_queues_endpoint_are_not_hidden() -> None:
+    client = client_answering({"/api/queues": (401, {"message": "Authentication required"})})
+    with pytest.raises(ImmichError, match="HTTP 401"):
+        client.queues()
+
+
+def test_jobs_entries_without_counts_are_left_out() -> None:
+    assert queues_from_jobs({"ocr": {"jobCounts": COUNTS}, "note": "x", "odd": {"queueStatus": {}}}) == {
+        "ocr": COUNTS
+    }
