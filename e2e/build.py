@@ -103,40 +103,62 @@ def _run_step(name: str, argv: list[str], tree: Path, env: dict[str, str], log_d
     return time.monotonic() - started
 
 
-def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False) -> BuildResult:
-    """Install dependencies and build server + web, unless this exact tree was built before."""
+def is_built(tree: Path, stamp: dict[str, object], fingerprint: str, web: bool) -> bool:
+    """Whether the build recorded in `stamp` is this tree's and has what is wanted (the web app too?)."""
+    if stamp.get("fingerprint") != fingerprint or not (tree / "server" / "dist" / "main.js").exists():
+        return False
+    if not web:
+        return True
+    # a stamp from before server-only builds has no "web" entry: those builds always made the web app
+    return stamp.get("web", True) is True and (tree / "web" / "build" / "index.html").exists()
+
+
+def build_commands(pnpm: str, store: list[str], web: bool) -> dict[str, list[str]]:
+    """The build's steps. Without the web app, install and build only the server and what it depends on.
+
+    The server-only install leaves out packages only the web app locks (a registry mirror may lack one:
+    Immich v2.2.0-v2.2.3's `@immich/ui@0.40.2`); Immich's server starts without the web build (it logs
+    that it skips SSR and serves the API).
+    """
+    if not web:
+        return {
+            "install": [pnpm, "install", "--frozen-lockfile", "--filter", "immich...", *store],
+            "server": [pnpm, "--filter", "immich...", "build"],
+        }
+    return {
+        "install": [pnpm, "install", "--frozen-lockfile", *store],
+        "server": [
+            pnpm,
+            "--filter",
+            "@immich/sdk",
+            "--filter",
+            "@immich/plugin-sdk",
+            "--filter",
+            "immich",
+            "build",
+        ],
+        "web": [pnpm, "--filter", "@immich/sdk", "--filter", "immich-web", "build"],
+    }
+
+
+def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False, web: bool = True) -> BuildResult:
+    """Install dependencies and build server (+ web unless `web=False`), unless this tree was built before."""
     log_dir.mkdir(parents=True, exist_ok=True)
     fill_absent_assets(tree)
     fingerprint = tree_fingerprint(tree)
     stamp = tree / STAMP
-    built = (tree / "server" / "dist" / "main.js").exists() and (
-        tree / "web" / "build" / "index.html"
-    ).exists()
     previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else {}
-    if not force and built and previous.get("fingerprint") == fingerprint:
+    if not force and is_built(tree, previous, fingerprint, web):
         return BuildResult(tree, fingerprint, reused=True)
     toolchain = find_toolchain(tree)
     env = {**toolchain.env(), **PNPM_ENV}
     pnpm = toolchain.command[0]
     store = ["--store-dir", str(cache / "pnpm-store")]
     result = BuildResult(tree, fingerprint, reused=False)
-    result.steps["install"] = _run_step(
-        "install", [pnpm, "install", "--frozen-lockfile", *store], tree, env, log_dir
-    )
-    server = [
-        pnpm,
-        "--filter",
-        "@immich/sdk",
-        "--filter",
-        "@immich/plugin-sdk",
-        "--filter",
-        "immich",
-        "build",
-    ]
-    result.steps["server"] = _run_step("server", server, tree, env, log_dir)
-    web = [pnpm, "--filter", "@immich/sdk", "--filter", "immich-web", "build"]
-    result.steps["web"] = _run_step("web", web, tree, env, log_dir)
-    stamp.write_text(json.dumps({"fingerprint": fingerprint, "steps": result.steps}) + "\n", encoding="utf-8")
+    for step, argv in build_commands(pnpm, store, web).items():
+        result.steps[step] = _run_step(step, argv, tree, env, log_dir)
+    record = {"fingerprint": fingerprint, "steps": result.steps, "web": web}
+    stamp.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return result
 
 

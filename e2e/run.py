@@ -64,8 +64,11 @@ def run(options: RunOptions) -> Report:
     try:
         with signals_raise_interrupted():
             tree = prepare_tree(options, report)
-            with report.check("install dependencies and build server + web") as result:
-                built = build.build_tree(tree, options.cache, options.report_dir / "logs")
+            what = "server" if options.skip_browser else "server + web"
+            with report.check(f"install dependencies and build {what}") as result:
+                built = build.build_tree(
+                    tree, options.cache, options.report_dir / "logs", web=not options.skip_browser
+                )
                 for step, seconds in built.steps.items():
                     report.timing(f"build_{step}", seconds)
                 result.detail = "reused the cached build" if built.reused else f"built: {built.steps}"

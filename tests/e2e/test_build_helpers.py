@@ -124,3 +124,36 @@ def test_known_checkpoint_name_matches_cn_clip() -> None:
 
     for architecture, file_name in KNOWN_FILES.items():
         assert _MODELS[architecture][1] == file_name
+
+
+def test_a_server_only_build_installs_and_builds_the_server_and_its_workspace_packages() -> None:
+    steps = build.build_commands("pnpm", ["--store-dir", "/s"], web=False)
+    assert list(steps) == ["install", "server"]
+    assert steps["install"] == [
+        "pnpm",
+        "install",
+        "--frozen-lockfile",
+        "--filter",
+        "immich...",
+        "--store-dir",
+        "/s",
+    ]
+    assert steps["server"] == ["pnpm", "--filter", "immich...", "build"]
+    full = build.build_commands("pnpm", [], web=True)
+    assert list(full) == ["install", "server", "web"]
+    assert full["install"] == ["pnpm", "install", "--frozen-lockfile"]
+
+
+def test_a_server_only_build_is_reused_only_when_the_web_app_is_not_wanted(tree: Path) -> None:
+    (tree / "server" / "dist").mkdir()
+    (tree / "server" / "dist" / "main.js").write_text("")
+    server_only = {"fingerprint": "f", "web": False}
+    assert build.is_built(tree, server_only, "f", web=False)
+    assert not build.is_built(tree, server_only, "f", web=True)
+    assert not build.is_built(tree, server_only, "other", web=False)
+    (tree / "web" / "build").mkdir(parents=True)
+    (tree / "web" / "build" / "index.html").write_text("")
+    assert build.is_built(tree, {"fingerprint": "f", "web": True}, "f", web=True)
+    # stamps written before server-only builds existed always stood for a full build
+    assert build.is_built(tree, {"fingerprint": "f"}, "f", web=True)
+    assert not build.is_built(tree, {}, "f", web=False)
