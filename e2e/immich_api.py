@@ -128,6 +128,8 @@ class ImmichClient:
         """Upload one file; returns {"id", "status"} ("created" or "duplicate")."""
         stamp = (taken or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         data = {"fileCreatedAt": stamp, "fileModifiedAt": stamp, "filename": path.name}
+        # required up to v2.7 (v3 dropped them and strips unknown fields, as v2 does)
+        data |= {"deviceAssetId": f"immich-aio-e2e-{path.name}", "deviceId": "immich-aio-e2e"}
         with path.open("rb") as handle:
             files = {"assetData": (path.name, handle, "image/jpeg")}
             return cast(JsonDict, self.request("POST", "/assets", data=data, files=files))

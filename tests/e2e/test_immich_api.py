@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -44,3 +46,21 @@ def test_jobs_entries_without_counts_are_left_out() -> None:
     assert queues_from_jobs({"ocr": {"jobCounts": COUNTS}, "note": "x", "odd": {"queueStatus": {}}}) == {
         "ocr": COUNTS
     }
+
+
+def test_an_upload_names_a_device_as_immich_v2_requires(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.read())
+        return httpx.Response(201, json={"id": "a1", "status": "created"})
+
+    client = ImmichClient("http://immich.test")
+    client.http = httpx.Client(base_url="http://immich.test/api", transport=httpx.MockTransport(handle))
+    photo = tmp_path / "sign-cafe.jpg"
+    photo.write_bytes(b"\xff\xd8jpeg")
+    assert client.upload(photo) == {"id": "a1", "status": "created"}
+    body = seen[0].decode("latin-1")
+    for field, value in (("deviceAssetId", "immich-aio-e2e-sign-cafe.jpg"), ("deviceId", "immich-aio-e2e")):
+        assert f'name="{field}"\r\n\r\n{value}\r\n' in body
+    assert 'name="assetData"; filename="sign-cafe.jpg"' in body
