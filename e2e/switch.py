@@ -79,6 +79,11 @@ class Seen:
     counts: dict[str, int] = field(default_factory=dict)
     documents: dict[str, str] = field(default_factory=dict)
     stock_changed: bool = False
+    # OCR as Immich ran it: asset -> asset_ocr row ids, asset -> asset_job_status."ocrAt"
+    ocr_rows: dict[str, set[str]] = field(default_factory=dict)
+    ocr_at: dict[str, str] = field(default_factory=dict)
+    # each `ocr:` query of checks.OCR_QUERIES -> the scenes a patched stage returned, in order
+    ocr_results: dict[str, list[str]] = field(default_factory=dict)
 
 
 def run_switch(options: SwitchOptions) -> Report:
@@ -170,6 +175,8 @@ def run_stage(
                 counts = library_counts(library)
                 checks.expect(counts == seen.counts, f"before {seen.counts}, now {counts}")
                 result.detail = str(counts)
+            with report.check(f"{name}: OCR was not run again", fatal=False) as result:
+                result.detail = ocr_kept(library, seen)
         with report.check(f"{name}: search", fatal=False) as result:
             result.detail = check_search(library, stage, seen)
         if not stage.patched:
@@ -182,6 +189,7 @@ def run_stage(
             seen.stock_changed = False
         seen.counts = library_counts(library)
         seen.documents = documents(library) if stage.patched else seen.documents
+        seen.ocr_rows, seen.ocr_at = ocr_state(library)
     finally:
         library.client.close()
         supervisor.stop("immich")
@@ -236,11 +244,45 @@ def documents(library: Library) -> dict[str, str]:
     return {str(asset): str(version) for asset, version in rows}
 
 
+def ocr_state(library: Library) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """What Immich's own OCR left: the asset_ocr row ids and the "ocrAt" stamp of each asset."""
+    return library.ocr_rows(), {asset: str(stamp) for asset, stamp in library.ocr_done_at().items()}
+
+
+def ocr_kept(library: Library, seen: Seen) -> str:
+    """Every asset OCR'd before this stage keeps its OCR rows and its "ocrAt": nothing ran OCR again."""
+    rows, stamps = ocr_state(library)
+    redone = sorted(
+        library.name_of(asset)
+        for asset in seen.ocr_at
+        if stamps.get(asset) != seen.ocr_at[asset]
+        or rows.get(asset, set()) != seen.ocr_rows.get(asset, set())
+    )
+    checks.expect(not redone, f"OCR rows or ocrAt changed for {redone}")
+    kept = sum(len(ids) for asset, ids in rows.items() if asset in seen.ocr_at)
+    return f"{len(seen.ocr_at)} assets keep their ocrAt and their {kept} asset_ocr rows"
+
+
+def same_ocr_results(library: Library, seen: Seen) -> str:
+    """Every `ocr:` query of the e2e answers the scenes it answered at the previous patched stage."""
+    results = {query: library.names(library.search(query)) for query, _, _ in checks.OCR_QUERIES}
+    if seen.ocr_results:
+        changed = {
+            q: (seen.ocr_results[q], now) for q, now in results.items() if seen.ocr_results.get(q) != now
+        }
+        checks.expect(not changed, f"ocr: results changed (before, now): {changed}")
+        summary = f"{len(results)} ocr: queries answer as before"
+    else:
+        summary = f"{len(results)} ocr: queries recorded"
+    seen.ocr_results = results
+    return summary
+
+
 def check_search(library: Library, stage: Stage, seen: Seen) -> str:
     if stage.patched:
         ranked = library.names(library.search("ocr:发票"))
         checks.expect(ranked[:2] == ["receipt-invoice-title", "receipt-restaurant"], f"ocr:发票 -> {ranked}")
-        detail = f"ocr:发票 -> {ranked}"
+        detail = f"ocr:发票 -> {ranked}; {same_ocr_results(library, seen)}"
         if seen.stock_changed:
             found = library.names(library.search("ocr:禁止吸烟"))
             checks.expect(
