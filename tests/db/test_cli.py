@@ -93,6 +93,8 @@ def test_cli_end_to_end(immich_dsn: str, ml_url: str) -> None:
         lib.embed(invoice, [0.0, 1.0] + [0.0] * 510)
         sunset = lib.asset(partner)
         lib.embed(sunset, [1.0] + [0.0] * 511)
+        taipei_station = lib.asset(me)  # a Taiwanese sign, in Traditional script
+        lib.write_ocr(taipei_station, [("臺北車站", 0.2)])
 
     result = runner.invoke(app, ["status", "--dsn", immich_dsn, "--json"])
     assert result.exit_code == 3 and json.loads(result.stdout)["installed"] is False
@@ -103,19 +105,25 @@ def test_cli_end_to_end(immich_dsn: str, ml_url: str) -> None:
 
     result = runner.invoke(app, ["status", "--dsn", immich_dsn, "--json"])
     status = json.loads(result.stdout)
-    assert result.exit_code == 0 and status["segmenter"] == "fallback" and status["documents"] == 1
+    assert result.exit_code == 0 and status["segmenter"] == "fallback" and status["documents"] == 2
 
     result = runner.invoke(app, ["search", "--dsn", immich_dsn, "--user", me, "--json", "OCR： 发票"])
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)
     assert [hit["assetId"] for hit in hits] == [invoice] and hits[0]["score"] > 0
 
+    # either script finds the other, through the same command
+    for query, found in (("ocr:发票", invoice), ("ocr:發票", invoice), ("ocr:台北车站", taipei_station)):
+        result = runner.invoke(app, ["search", "--dsn", immich_dsn, "--user", me, "--json", query])
+        assert result.exit_code == 0, result.output
+        assert [hit["assetId"] for hit in json.loads(result.stdout)] == [found], query
+
     result = runner.invoke(
         app, ["search", "--dsn", immich_dsn, "--user", me, "--ml-url", ml_url, "--json", "日落"]
     )
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)
-    assert [hit["assetId"] for hit in hits] == [sunset, invoice]  # the partner's sunset is the CLIP match
+    assert [hit["assetId"] for hit in hits][:2] == [sunset, invoice]  # the partner's sunset is the CLIP match
     request = _ClipStandIn.requests[-1]
     assert request["path"] == "/predict" and request["text"] == "日落"
     assert json.loads(request["entries"])["clip"]["textual"]["options"]["language"] == "zh"
@@ -124,14 +132,14 @@ def test_cli_end_to_end(immich_dsn: str, ml_url: str) -> None:
         app,
         ["search", "--dsn", immich_dsn, "--user", me, "--no-partners", "--ml-url", ml_url, "--json", "日落"],
     )
-    assert [hit["assetId"] for hit in json.loads(result.stdout)] == [invoice]
+    assert [hit["assetId"] for hit in json.loads(result.stdout)][:1] == [invoice]
 
     result = runner.invoke(app, ["search", "--dsn", immich_dsn, "--user", me, "ocr:发票"])
     assert result.exit_code == 0 and invoice in result.stdout
 
     result = runner.invoke(app, ["backfill", "--dsn", immich_dsn, "--restart"])
     assert result.exit_code == 0, result.output
-    assert "backfilled 1 assets" in result.stdout
+    assert "backfilled 2 assets" in result.stdout
 
     result = runner.invoke(app, ["uninstall", "--dsn", immich_dsn])
     assert result.exit_code == 0
