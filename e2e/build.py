@@ -170,7 +170,29 @@ def build_data_dir(tree: Path, dest: Path) -> Path:
         www.unlink()
     www.symlink_to(tree / "web" / "build", target_is_directory=True)
     geodata.write_stand_in(dest / "geodata")
+    core_plugin(tree, dest)
     return dest
+
+
+def core_plugin(tree: Path, dest: Path) -> None:
+    """Immich v2.5-v2.7 read their core plugin's manifest at start from `$IMMICH_BUILD_DATA/corePlugin`.
+
+    The image copies `plugins/manifest.json` and the plugin's build (`plugins/dist`, WebAssembly made by
+    extism-js) there. The server only records the plugin's paths at start and loads the WebAssembly
+    when a workflow runs, so the tree's manifest is enough for the e2e (which runs no workflow); the
+    build is linked too when the tree has one.
+    """
+    manifest = tree / "plugins" / "manifest.json"
+    if not manifest.is_file():
+        return
+    folder = dest / "corePlugin"
+    folder.mkdir(exist_ok=True)
+    for name, target in (("manifest.json", manifest), ("dist", tree / "plugins" / "dist")):
+        link = folder / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        if target.exists():
+            link.symlink_to(target, target_is_directory=target.is_dir())
 
 
 def immich_aio_command() -> list[str]:

@@ -90,6 +90,18 @@ def test_build_data_layout(tree: Path, tmp_path: Path) -> None:
     assert all(len(line.split("\t")) == 19 for line in cities)
     countries = json.loads((data / "geodata" / "ne_10m_admin_0_countries.geojson").read_text())
     assert countries["features"][0]["properties"]["ADM0_A3"] == "CHN"
+    assert not (data / "corePlugin").exists()  # a tree without plugins/ (v2.2-v2.4, v3)
+
+
+def test_build_data_has_the_core_plugin_manifest_of_a_v2_7_tree(tree: Path, tmp_path: Path) -> None:
+    (tree / "plugins").mkdir()
+    (tree / "plugins" / "manifest.json").write_text('{"name": "immich-core"}')
+    data = build.build_data_dir(tree, tmp_path / "build-data")
+    assert json.loads((data / "corePlugin" / "manifest.json").read_text()) == {"name": "immich-core"}
+    assert not (data / "corePlugin" / "dist").exists()
+    (tree / "plugins" / "dist").mkdir()
+    build.build_data_dir(tree, tmp_path / "build-data")  # again, now with the plugin's build
+    assert (data / "corePlugin" / "dist").is_dir()
 
 
 def test_clip_model_choice_follows_the_tree(tree: Path) -> None:
