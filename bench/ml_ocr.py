@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from rapidocr_onnxruntime import RapidOCR
+from rapidocr import RapidOCR  # type: ignore[import-untyped]
 
 from ml_service.imaging import decode_image
-from ml_service.models.ocr import OcrModel, OcrOptions
+from ml_service.models.ocr import DEFAULT_OCR_MODEL, OcrModel, OcrOptions, shipped_models
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 LINES = [
@@ -93,7 +93,7 @@ def raw_rapidocr(images: list[bytes], total: int) -> dict[str, float]:
 
 def raw_service_pipeline(images: list[bytes], total: int) -> dict[str, float]:
     """The service's own OCR pipeline (same models and options) called in-process, without HTTP."""
-    model = OcrModel()
+    model = OcrModel(shipped_models()[DEFAULT_OCR_MODEL])
     model.load()
     model.predict(decode_image(images[0], 10**9), OcrOptions())
     latencies = []

@@ -13,6 +13,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ml_service.models.clip.script import TextConversion
 from ml_service.models.clip_names import CN_CLIP_MODELS, DEFAULT_CN_CLIP_MODEL
+from ml_service.models.ocr.catalog import (
+    DEFAULT_OCR_MODEL,
+    PP_OCRV5_SERVER,
+    OcrModelFiles,
+    canonical_name,
+    custom_model,
+    shipped_models,
+)
 
 
 class SettingsError(ValueError):
@@ -100,6 +108,10 @@ def _chinese_clip(name: str) -> str:
     return name
 
 
+def _ocr_aliases(value: object) -> object:
+    return parse_pairs(value) if isinstance(value, str) else value
+
+
 def _comma_list(value: object) -> object:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
@@ -178,6 +190,15 @@ class Settings(BaseSettings):
     ocr_rec_model: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_REC_MODEL")
     ocr_rec_keys: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_REC_KEYS")
     ocr_cls_model: OptionalPath = Field(None, validation_alias="IMMICH_AIO_ML_OCR_CLS_MODEL")
+    ocr_custom_model: str = Field(
+        PP_OCRV5_SERVER, min_length=1, validation_alias="IMMICH_AIO_ML_OCR_CUSTOM_MODEL"
+    )
+    ocr_default_model: str = Field(DEFAULT_OCR_MODEL, validation_alias="IMMICH_AIO_ML_OCR_DEFAULT_MODEL")
+    ocr_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_ocr_aliases)] = Field(
+        default_factory=dict, validation_alias="IMMICH_AIO_ML_OCR_ALIASES"
+    )
+    ocr_rec_batch: int = Field(6, ge=1, le=64, validation_alias="IMMICH_AIO_ML_OCR_REC_BATCH")
+    ocr_angle_classification: bool = Field(False, validation_alias="IMMICH_AIO_ML_OCR_ANGLE_CLASSIFICATION")
     upstream_url: Annotated[str | None, AfterValidator(_without_trailing_slash)] = Field(
         None, validation_alias=AliasChoices("IMMICH_AIO_ML_UPSTREAM_URL", "MACHINE_LEARNING_UPSTREAM_URL")
     )
@@ -243,6 +264,42 @@ class Settings(BaseSettings):
         if model_name in CN_CLIP_MODELS:
             return model_name
         return self.clip_aliases.get(model_name)
+
+    def ocr_models(self) -> dict[str, OcrModelFiles]:
+        """Every OCR model served here: those the installed wheels ship, and one from files set by hand."""
+        models = dict(shipped_models())
+        custom = custom_model(
+            self.ocr_custom_model,
+            self.ocr_det_model,
+            self.ocr_rec_model,
+            self.ocr_rec_keys,
+            self.ocr_cls_model,
+        )
+        if custom is not None:
+            models[custom.name] = custom
+        return models
+
+    def resolve_ocr_name(self, model_name: str) -> str | None:
+        """Map a requested OCR model name (Immich's spellings, or an alias) to a served one, else None."""
+        served = self.ocr_models()
+        for name in (model_name, canonical_name(model_name)):
+            if name in served:
+                return name
+            target = self.ocr_aliases.get(name)
+            if target is not None and target in served:
+                return target
+        return None
+
+
+def unknown_ocr_model(name: str, settings: Settings) -> str:
+    """The 422 message for an OCR model name nothing here serves: what is served, and how to map a name."""
+    served = sorted(settings.ocr_models())
+    example = served[0] if served else DEFAULT_OCR_MODEL
+    return (
+        f"OCR model {name!r} is not served here; served: {', '.join(served) or 'none'} "
+        f"(Immich's CH__ prefix is accepted); to serve it with one of them set "
+        f"IMMICH_AIO_ML_OCR_ALIASES={name}={example}"
+    )
 
 
 def _variables(field: FieldInfo) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_service.config import Settings
+from ml_service.config import Settings, unknown_ocr_model
 from ml_service.errors import bad_request, unprocessable
 from ml_service.models.ocr import (
     DEFAULT_DETECTION_MIN_SCORE,
@@ -103,15 +103,30 @@ def _parse_clip(raw: Any, settings: Settings) -> ClipRequest | None:
     return ClipRequest(kind, served) if served is not None else None
 
 
-def _parse_ocr(raw: Any) -> OcrRequest:
+def _ocr_model(detection: str, recognition: str, settings: Settings) -> str:
+    served = [settings.resolve_ocr_name(name) for name in (detection, recognition)]
+    for name, resolved in zip((detection, recognition), served, strict=True):
+        if resolved is None:
+            raise unprocessable(unknown_ocr_model(name, settings))
+    if served[0] != served[1]:
+        raise unprocessable(
+            f"ocr.detection ({detection!r}) and ocr.recognition ({recognition!r}) name different models; "
+            "one model serves both here"
+        )
+    return str(served[1])
+
+
+def _parse_ocr(raw: Any, settings: Settings) -> OcrRequest:
     config = _object(raw, OCR)
     unknown = sorted(set(config) - {"detection", "recognition"})
     if unknown:
         raise unprocessable(f"unknown ocr model type(s) {unknown}; expected 'detection' and 'recognition'")
-    detection = _object(config.get("detection", {"modelName": "rapidocr"}), "ocr.detection")
-    recognition = _object(config.get("recognition", {"modelName": "rapidocr"}), "ocr.recognition")
-    _model_name(detection, "ocr.detection")
-    _model_name(recognition, "ocr.recognition")
+    default = {"modelName": settings.ocr_default_model}
+    detection = _object(config.get("detection", default), "ocr.detection")
+    recognition = _object(config.get("recognition", default), "ocr.recognition")
+    model = _ocr_model(
+        _model_name(detection, "ocr.detection"), _model_name(recognition, "ocr.recognition"), settings
+    )
     det_options = _options(detection, "ocr.detection")
     rec_options = _options(recognition, "ocr.recognition")
     resolution = det_options.get("maxResolution", DEFAULT_MAX_RESOLUTION)
@@ -126,6 +141,7 @@ def _parse_ocr(raw: Any) -> OcrRequest:
         )
     return OcrRequest(
         OcrOptions(
+            model_name=model,
             detection_min_score=_score(det_options, "ocr.detection", DEFAULT_DETECTION_MIN_SCORE),
             recognition_min_score=_score(rec_options, "ocr.recognition", DEFAULT_RECOGNITION_MIN_SCORE),
             max_resolution=int(resolution),
@@ -151,7 +167,7 @@ def parse_entries(raw: str, settings: Settings) -> ParsedEntries:
         if parsed.clip is None:
             parsed.remote[CLIP] = entries[CLIP]
     if OCR in entries:
-        parsed.ocr = _parse_ocr(entries[OCR])
+        parsed.ocr = _parse_ocr(entries[OCR], settings)
     if FACIAL_RECOGNITION in entries:
         _object(entries[FACIAL_RECOGNITION], FACIAL_RECOGNITION)
         parsed.remote[FACIAL_RECOGNITION] = entries[FACIAL_RECOGNITION]

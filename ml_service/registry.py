@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from ml_service.checkpoints import CheckpointStore
-from ml_service.config import Settings
+from ml_service.config import Settings, unknown_ocr_model
 from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.base import InferenceModel
@@ -18,11 +18,10 @@ from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from ml_service.models.ocr import OcrModel
+from ml_service.models.ocr.serving import OcrServingGauge
 
 log = logging.getLogger("ml_service.registry")
 M = TypeVar("M", bound=InferenceModel)
-
-OCR_MODEL_NAME = "rapidocr"
 
 
 class ModelRegistry:
@@ -36,18 +35,20 @@ class ModelRegistry:
         self._last_used: dict[tuple[str, str], float] = {}
         self._in_use: dict[tuple[str, str], int] = {}
         self.checkpoints = CheckpointStore(settings, metrics)
+        self._ocr_serving = OcrServingGauge(metrics.registry)
 
     def _create(self, task: str, name: str) -> InferenceModel:
         settings = self.settings
         if task == OcrModel.task:
+            files = settings.ocr_models().get(name)
+            if files is None:
+                raise ServiceError(422, unknown_ocr_model(name, settings))
             return OcrModel(
-                name,
+                files,
                 threads=settings.intra_op_threads,
                 use_cuda=settings.use_cuda,
-                det_model=settings.ocr_det_model,
-                rec_model=settings.ocr_rec_model,
-                rec_keys=settings.ocr_rec_keys,
-                cls_model=settings.ocr_cls_model,
+                rec_batch=settings.ocr_rec_batch,
+                angle_classification=settings.ocr_angle_classification,
             )
         architecture = cn_clip_architecture(name)
         if architecture is None:
@@ -84,6 +85,8 @@ class ModelRegistry:
                         self._require_exportable(name, model)
                         await self.checkpoints.ensure(name)
                     seconds = await asyncio.to_thread(model.load)
+                    if isinstance(model, OcrModel):
+                        self._ocr_serving.loaded(model.describe())
                     self.metrics.model_load_seconds.labels(task, name).observe(seconds)
                     self.metrics.models_loaded.set(len(self.loaded_models()))
                     log.info(
@@ -128,6 +131,8 @@ class ModelRegistry:
                 entry = {"task": task, "model": name}
                 if isinstance(model, ClipTextualModel | ClipVisualModel):
                     entry["backend"] = model.active_backend
+                if isinstance(model, OcrModel):
+                    entry.update(model.describe())
                 loaded.append(entry)
         return loaded
 
@@ -135,7 +140,8 @@ class ModelRegistry:
         """Load the models named in IMMICH_AIO_ML_PRELOAD ("ocr", or a CLIP name: both encoders)."""
         for name in names:
             if name == "ocr":
-                await self.ensure_loaded(OcrModel.task, OCR_MODEL_NAME)
+                default = self.settings.resolve_ocr_name(self.settings.ocr_default_model)
+                await self.ensure_loaded(OcrModel.task, default or self.settings.ocr_default_model)
                 continue
             served = self.settings.resolve_clip_name(name)
             if served is None:
@@ -195,6 +201,8 @@ class ModelRegistry:
             idle_since = self._last_used.get(key, now)
             if model.loaded and self._in_use.get(key, 0) == 0 and now - idle_since >= ttl:
                 await asyncio.to_thread(model.unload)
+                if isinstance(model, OcrModel):
+                    self._ocr_serving.unloaded(model.model_name)
                 unloaded.append(key)
                 log.info("model unloaded after idle TTL", extra={"task": key[0], "model": key[1]})
         if unloaded:

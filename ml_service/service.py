@@ -17,7 +17,7 @@ from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.ocr import OcrModel, OcrOptions, OcrResult
 from ml_service.proxy import UpstreamProxy
-from ml_service.registry import OCR_MODEL_NAME, ModelRegistry
+from ml_service.registry import ModelRegistry
 
 
 class MlService:
@@ -66,7 +66,10 @@ class MlService:
             return result
 
     async def ocr(self, image: Image.Image, options: OcrOptions) -> OcrResult:
-        async with self.registry.use(OcrModel.task, OCR_MODEL_NAME, OcrModel) as model:
+        """Read text with the served OCR model the request named (the configured default when none)."""
+        name = options.model_name or self.settings.resolve_ocr_name(self.settings.ocr_default_model)
+        name = name or self.settings.ocr_default_model
+        async with self.registry.use(OcrModel.task, name, OcrModel) as model:
             result: OcrResult = await self._timed(model.task, model.model_name, model.predict, image, options)
             return result
 

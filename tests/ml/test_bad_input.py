@@ -18,7 +18,9 @@ from ml_service.limits import InferenceLimiter
 from ml_service.metrics import Metrics
 from tests.ml.conftest import encode
 
-OCR = json.dumps({"ocr": {"detection": {"modelName": "m"}, "recognition": {"modelName": "m"}}})
+OCR = json.dumps(
+    {"ocr": {"detection": {"modelName": "PP-OCRv5_mobile"}, "recognition": {"modelName": "PP-OCRv5_mobile"}}}
+)
 VISUAL = json.dumps({"clip": {"visual": {"modelName": "ViT-B-16__cn-clip"}}})
 TEXTUAL = json.dumps({"clip": {"textual": {"modelName": "ViT-B-16__cn-clip"}}})
 
@@ -59,15 +61,21 @@ CASES: list[tuple[str, dict[str, str], dict[str, Any] | None, int, str]] = [
     ),
     ("clip config not object", {"entries": '{"clip": "ViT-B-16__cn-clip"}'}, None, 422, "object"),
     ("missing modelName", {"entries": '{"clip": {"textual": {}}}', "text": "x"}, None, 422, "modelName"),
-    ("unknown ocr type", {"entries": '{"ocr": {"layout": {"modelName": "m"}}}'}, None, 422, "layout"),
+    (
+        "unknown ocr type",
+        {"entries": '{"ocr": {"layout": {"modelName": "PP-OCRv5_mobile"}}}'},
+        None,
+        422,
+        "layout",
+    ),
     (
         "ocr minScore out of range",
         {
             "entries": json.dumps(
                 {
                     "ocr": {
-                        "detection": {"modelName": "m", "options": {"minScore": 2}},
-                        "recognition": {"modelName": "m"},
+                        "detection": {"modelName": "PP-OCRv5_mobile", "options": {"minScore": 2}},
+                        "recognition": {"modelName": "PP-OCRv5_mobile"},
                     }
                 }
             )
@@ -82,8 +90,8 @@ CASES: list[tuple[str, dict[str, str], dict[str, Any] | None, int, str]] = [
             "entries": json.dumps(
                 {
                     "ocr": {
-                        "detection": {"modelName": "m"},
-                        "recognition": {"modelName": "m", "options": {"minScore": "high"}},
+                        "detection": {"modelName": "PP-OCRv5_mobile"},
+                        "recognition": {"modelName": "PP-OCRv5_mobile", "options": {"minScore": "high"}},
                     }
                 }
             )
@@ -98,8 +106,8 @@ CASES: list[tuple[str, dict[str, str], dict[str, Any] | None, int, str]] = [
             "entries": json.dumps(
                 {
                     "ocr": {
-                        "detection": {"modelName": "m", "options": {"maxResolution": 0}},
-                        "recognition": {"modelName": "m"},
+                        "detection": {"modelName": "PP-OCRv5_mobile", "options": {"maxResolution": 0}},
+                        "recognition": {"modelName": "PP-OCRv5_mobile"},
                     }
                 }
             )

@@ -48,7 +48,9 @@ from tests.ml.release_server import ReleaseServer
 FILE = CHECKPOINTS[CLIP_ARCH][1]
 TEXTUAL = json.dumps({"clip": {"textual": {"modelName": CLIP_NAME, "options": {"language": "zh-CN"}}}})
 VISUAL = json.dumps({"clip": {"visual": {"modelName": CLIP_NAME}}})
-OCR = json.dumps({"ocr": {"detection": {"modelName": "m"}, "recognition": {"modelName": "m"}}})
+OCR = json.dumps(
+    {"ocr": {"detection": {"modelName": "PP-OCRv5_mobile"}, "recognition": {"modelName": "PP-OCRv5_mobile"}}}
+)
 
 
 @pytest.fixture(scope="module")

@@ -142,7 +142,10 @@ def test_a_client_made_from_the_document_calls_predict(documented_service: str) 
 
         picture = io.BytesIO()
         Image.new("RGB", (80, 60), "white").save(picture, "PNG")
-        both = {"clip": {"visual": {"modelName": CLIP_NAME}}, "ocr": {"detection": {"modelName": "m"}}}
+        both = {
+            "clip": {"visual": {"modelName": CLIP_NAME}},
+            "ocr": {"detection": {"modelName": "PP-OCRv5_mobile"}},
+        }
         status, answer = client.call("post", "/predict", {"entries": both, "image": picture.getvalue()})
         assert status == 200 and answer["imageWidth"] == 80 and answer["ocr"]["text"] == []
 
