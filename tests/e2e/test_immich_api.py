@@ -1,4 +1,4 @@
-"""e2e.immich_api: the answers that differ between Immich releases, against a stand-in transport."""
+"""e2e.immich_api and the sharing probes: what differs between Immich releases, on a stand-in transport."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from e2e.immich_api import ImmichClient, ImmichError, queues_from_jobs
+from e2e.sharing import Probes
 
 COUNTS = {"active": 1, "completed": 9, "delayed": 0, "failed": 0, "paused": 0, "waiting": 2}
 
@@ -64,3 +65,11 @@ def test_an_upload_names_a_device_as_immich_v2_requires(tmp_path: Path) -> None:
     for field, value in (("deviceAssetId", "immich-aio-e2e-sign-cafe.jpg"), ("deviceId", "immich-aio-e2e")):
         assert f'name="{field}"\r\n\r\n{value}\r\n' in body
     assert 'name="assetData"; filename="sign-cafe.jpg"' in body
+
+
+def test_a_refused_probe_is_counted_and_noted_a_server_error_is_a_fault() -> None:
+    probes = Probes()
+    probes.refused("album link, filter", ImmichError("POST", "/search/metadata", 403, "Forbidden"))
+    assert (probes.count, probes.leaks, probes.notes) == (1, [], ["album link, filter: refused (HTTP 403)"])
+    probes.refused("album link, filter", ImmichError("POST", "/search/metadata", 500, "boom"))
+    assert probes.count == 2 and probes.leaks == ["album link, filter: HTTP 500"]
