@@ -57,7 +57,7 @@ def product_version() -> str:
 def series_digest(series: Series, tag: str, root: Path) -> str:
     """A short hash of everything the series puts into the `tag` tree: its diffs and its placed files."""
     digest = hashlib.sha256()
-    for patch in series.patches():
+    for patch in series.patches(tag):
         digest.update(patch.name.encode() + b"\0" + patch.path.read_bytes())
     placed = placement.digests(series.placements(root), root, placement.template_context(tag, series))
     for dest, sha in sorted(placed.items()):
@@ -72,7 +72,7 @@ def server_plan(tree: Path, tag: str, series: Series, root: Path, prefix: str, c
         raise PlanError(f"{dockerfile} not found: is {tree} an Immich checkout of {tag}?")
     digest = series_digest(series, tag, root)
     image_tag = f"{prefix}/immich-server:{tag}-aio.{digest}"
-    patches = ",".join(p.name for p in series.patches())
+    patches = ",".join(p.name for p in series.patches(tag))
     return ImagePlan(
         image="server",
         tag=image_tag,

@@ -124,7 +124,7 @@ def apply_series(
     """Apply `series` to the checkout at `tree` as one unit: all of it, or nothing at all."""
     tree = gitops.open_checkout(tree)
     recovered = recover(tree)
-    patches = series.patches()
+    patches = series.patches(tag)
     placements = series.placements(root)
     state = read_state(tree)
     context = placement.template_context(tag, series)
@@ -219,7 +219,7 @@ def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeS
     tree = gitops.open_checkout(tree)
     recovered = recover(tree)
     state = read_state(tree)
-    patches = series.patches() if series else []
+    patches = series.patches(state.immich_version if state else None) if series else []
     methods = {p.name: p.method for p in state.patches} if state else {}
     results = []
     for patch in patches:

@@ -53,6 +53,8 @@ class Placement:
     source: Path
     dest: str
     render: bool
+    #: Merge the source's strings into the tree's locale file at dest instead of writing a new file.
+    strings: bool = False
 
 
 #: Names every template sees; a series' vars.toml may not redefine them.
@@ -70,14 +72,23 @@ class Series:
     def serves(self, tag: str) -> bool:
         return self.versions.contains(parse(tag), prereleases=False)
 
-    def patches(self) -> list[PatchFile]:
+    def patches(self, tag: str | None = None) -> list[PatchFile]:
+        """The patches in `series` order; with `tag`, only those that apply to that release (a line may
+        end with a version specifier, e.g. `0012-x.patch >=2.3.0`, for an edit some releases lack)."""
         series_file = self.folder / "series"
         if not series_file.is_file():
             return []
         result = []
         for raw in series_file.read_text(encoding="utf-8").splitlines():
-            name = raw.split("#", 1)[0].strip()
+            name, _, condition = raw.split("#", 1)[0].strip().partition(" ")
             if not name:
+                continue
+            try:
+                applies = SpecifierSet(condition.strip())
+            except InvalidSpecifier:
+                message = f"series {self.name}: {condition.strip()!r} is not a version specifier"
+                raise ManifestError(message) from None
+            if tag is not None and not applies.contains(parse(tag), prereleases=False):
                 continue
             path = self.folder / name
             if not path.is_file():
@@ -129,7 +140,11 @@ class Series:
             path = root / source
             if not path.is_file():
                 raise ManifestError(f"series {self.name}: place.toml source {source} does not exist")
-            result.append(Placement(path, dest, bool(entry.get("render", False))))
+            merge = entry.get("merge")
+            if merge not in (None, "strings"):
+                known = "only 'strings' is known"
+                raise ManifestError(f"series {self.name}: place.toml merge {merge!r}: {known}")
+            result.append(Placement(path, dest, bool(entry.get("render", False)), strings=merge == "strings"))
         return result
 
 

@@ -80,7 +80,8 @@ def _major_of(spec: str) -> int | None:
 
 
 def read_requirements(tree: Path) -> Requirements:
-    """Read the Node major (.nvmrc or server/.nvmrc, else engines.node) and the package manager (packageManager, lockfiles)."""
+    """Read the Node major (.nvmrc or server/.nvmrc, else engines.node) and the package manager
+    (packageManager, lockfiles)."""
     root = _read_json(tree / "package.json")
     node_major = None
     # v3 pins Node at the root; v2 pins it in server/.nvmrc only

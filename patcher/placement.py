@@ -1,4 +1,4 @@
-"""Places a series' whole new files into the tree, rendering jinja2 templates where asked."""
+"""Places a series' whole new files into the tree (jinja2 templates rendered) and merges its strings."""
 
 import hashlib
 from pathlib import Path
@@ -6,7 +6,8 @@ from pathlib import Path
 import jinja2
 from packaging.version import Version
 
-from patcher.errors import HunkConflict
+from patcher import strings
+from patcher.errors import HunkConflict, PatchConflict
 from patcher.manifest import Placement, Series
 
 
@@ -39,31 +40,40 @@ def template_context(tag: str, series: Series) -> dict[str, object]:
 
 
 def conflicts(tree: Path, placements: list[Placement]) -> list[HunkConflict]:
-    """Placements whose destination already exists in the tree."""
-    return [
-        HunkConflict(
-            patch="place.toml",
-            file=p.dest,
-            hunk="(whole file)",
-            reason="the series places this file, but the tree already has it",
-        )
-        for p in placements
-        if (tree / p.dest).exists()
-    ]
+    """Placements whose destination already exists in the tree; strings whose locale file does not."""
+    clashes = []
+    for p in placements:
+        if p.strings and not (tree / p.dest).is_file():
+            reason = "the series merges strings into this locale file, but the tree has no such file"
+            clashes.append(HunkConflict(patch="place.toml", file=p.dest, hunk="(strings)", reason=reason))
+        elif not p.strings and (tree / p.dest).exists():
+            reason = "the series places this file, but the tree already has it"
+            clashes.append(HunkConflict(patch="place.toml", file=p.dest, hunk="(whole file)", reason=reason))
+    return clashes
 
 
 def digests(placements: list[Placement], root: Path, context: dict[str, object]) -> dict[str, str]:
-    """sha256 of what each placement writes now, by destination: tells a stale placed file apart."""
+    """sha256 of what each placement writes now (for strings: the table merged), by destination: tells a
+    stale placed file apart."""
     return {p.dest: hashlib.sha256(render(p, root, context)).hexdigest() for p in placements}
 
 
 def place(tree: Path, placements: list[Placement], root: Path, context: dict[str, object]) -> dict[str, str]:
-    """Write every placement; returns the sha256 of each written file by destination."""
+    """Write every placement and merge every strings table; returns digests() of what was applied."""
     written = {}
     for placement in placements:
         target = tree / placement.dest
-        target.parent.mkdir(parents=True, exist_ok=True)
         body = render(placement, root, context)
-        target.write_bytes(body)
+        if placement.strings:
+            try:
+                additions = strings.table(body.decode("utf-8"), str(placement.source.relative_to(root)))
+                text = strings.merged(target.read_text(encoding="utf-8"), additions, placement.dest)
+            except strings.StringsError as error:
+                clash = HunkConflict("place.toml", placement.dest, "(strings)", reason=str(error))
+                raise PatchConflict("place.toml", [clash]) from None
+            target.write_text(text, encoding="utf-8")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
         written[placement.dest] = hashlib.sha256(body).hexdigest()
     return written

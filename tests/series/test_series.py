@@ -10,6 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import opencc
 import pytest
 from unidiff import PatchSet
 
@@ -95,14 +96,15 @@ def test_the_series_lists_every_patch_file_once_in_number_order(series: manifest
     on_disk = sorted(p.name for p in series.folder.glob("*.patch"))
     assert listed == on_disk
     numbers = [int(name.split("-", 1)[0]) for name in listed]
-    assert numbers == list(range(1, len(listed) + 1))
+    # 0007, the web strings, became a merge of ui_snippets/i18n (place.toml); the others kept their numbers
+    assert numbers == sorted(set(numbers)) and set(numbers) == set(range(1, 13)) - {7}
     assert {p.name for p in series.folder.iterdir()} == {*listed, "series", "place.toml", "vars.toml"}
 
 
 @by_name
 def test_every_patch_has_a_header_naming_the_series_range(series: manifest.Series) -> None:
-    served = releases(series)
     for patch in series.patches():
+        served = [tag for tag in releases(series) if patch in series.patches(tag)]
         header = patch.header()
         assert header.versions == f"{served[0]}..{served[-1]}", patch.name
         assert len(header.description) > 20
@@ -142,7 +144,13 @@ def test_placements_exist_have_unique_destinations_and_new_names(series: manifes
     for item in items:
         assert item.source.is_file()
         assert item.source.relative_to(ROOT).parts[0] in ("server_snippets", "ui_snippets")
-        assert item.dest.startswith(("server/src/", "web/src/"))
+        if item.strings:  # merged into the release's own locale file
+            assert item.dest.startswith("i18n/") and item.source.relative_to(ROOT).parts[:2] == (
+                "ui_snippets",
+                "i18n",
+            )
+        else:
+            assert item.dest.startswith(("server/src/", "web/src/"))
         assert item.render == item.source.name.endswith(".j2"), f"{item.source.name}: render iff a template"
 
 
@@ -249,18 +257,39 @@ def test_the_openapi_spec_and_sdk_carry_the_new_job_names(series: manifest.Serie
     assert "export enum OcrHybridMethod {" in sdk_lines
 
 
-def i18n_additions(series: manifest.Series, file: str) -> dict[str, str]:
-    pairs = [re.match(r'^\s*"([\w.]+)": (".*"),?$', line) for line in added_lines(series, f"i18n/{file}")]
-    return {m.group(1): json.loads(m.group(2)) for m in pairs if m}
+def strings_merged(series: manifest.Series) -> dict[str, dict[str, str]]:
+    """The strings a series merges into each locale file, flattened to the keys `$t()` names."""
+
+    def flat(group: dict[str, object], trail: str = "") -> dict[str, str]:
+        result: dict[str, str] = {}
+        for key, value in group.items():
+            result |= (
+                flat(value, f"{trail}{key}.") if isinstance(value, dict) else {f"{trail}{key}": str(value)}
+            )
+        return result
+
+    tables = [p for p in series.placements(SHIPPED.root) if p.strings]
+    return {p.dest.split("/")[1]: flat(json.loads(p.source.read_text(encoding="utf-8"))) for p in tables}
 
 
 @by_name
-def test_every_new_string_exists_in_english_and_simplified_chinese(series: manifest.Series) -> None:
-    (chinese_file,) = [p.split("/")[1] for p in edited_paths(series) if p.startswith("i18n/zh_")]
-    assert chinese_file in ("zh_Hans.json", "zh_SIMPLIFIED.json")
-    english, chinese = i18n_additions(series, "en.json"), i18n_additions(series, chinese_file)
-    assert english.keys() == chinese.keys()
-    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())
+def test_every_new_string_exists_in_english_and_both_chinese_scripts(series: manifest.Series) -> None:
+    merged = strings_merged(series)
+    traditional_file = "zh_Hant.json"
+    (simplified_file,) = set(merged) - {"en.json", traditional_file}
+    # the file of each release: zh_SIMPLIFIED.json until v2.5.6, zh_Hans.json from v2.6
+    assert simplified_file == (
+        "zh_SIMPLIFIED.json" if parse(series.base) < parse("v2.6.0") else "zh_Hans.json"
+    )
+    english, simplified, traditional = merged["en.json"], merged[simplified_file], merged[traditional_file]
+    assert english.keys() == simplified.keys() == traditional.keys()
+    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in [*simplified.values(), *traditional.values()])
+    # each script is written in itself: OpenCC leaves Simplified text Simplified and Traditional Traditional
+    # (a string may be the same in both: 融合方式)
+    to_simplified, to_traditional = opencc.OpenCC("t2s"), opencc.OpenCC("s2twp")
+    for key in english:
+        assert to_simplified.convert(simplified[key]) == simplified[key], simplified[key]
+        assert to_traditional.convert(traditional[key]) == traditional[key], traditional[key]
     used: set[str] = set()
     web = [p for p in series.placements(SHIPPED.root) if p.dest.startswith("web/")]
     sources = [rendered(series, p.dest, series.base) for p in web]
