@@ -3,8 +3,9 @@
 Usage: python -m bench.ml_footprint [--backends onnx-int8,onnx,torch] [--weights-dir DIR] [--requests 20]
 
 For each backend, in the same run: starts `immich-aio serve` with OCR and Chinese-CLIP preloaded (the
-real architecture with random weights unless DIR holds a checkpoint; graphs already exported, as an image
-carries them), times /ping and the first OCR, CLIP image and CLIP text answers, sends `requests` more of
+real architecture with random weights unless DIR holds a checkpoint; the graphs are exported and quantised
+first with `immich-aio models export --graphs all`, as an image build does),
+times /ping and the first OCR, CLIP image and CLIP text answers, sends `requests` more of
 each and reads the service's RSS. Then sizes the installed packages each backend needs: the torch-free
 image carries the ml-runtime extra; a torch image would add torch and torchvision. Prints JSON.
 """
@@ -111,6 +112,12 @@ def main() -> None:
     args = parser.parse_args()
     weights = args.weights_dir or Path(tempfile.mkdtemp(prefix="footprint-cn-clip-"))
     ensure_random_checkpoint(weights)
+    # as an image is built: both encoders exported and quantised once, before any service starts
+    export = [sys.executable, "-m", "immich_aio", "models", "export", DEFAULT_CN_CLIP_MODEL]
+    env = dict(os.environ, IMMICH_AIO_ML_CLIP_WEIGHTS_DIR=str(weights))
+    subprocess.run(
+        [*export, "--to", str(weights), "--graphs", "all"], check=True, env=env, stdout=subprocess.DEVNULL
+    )
     runs = [measure(backend, weights, args.requests) for backend in args.backends.split(",")]
     runtime = installed_mib(RUNTIME)
     torch = installed_mib(TORCH_ONLY)
