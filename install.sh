@@ -10,7 +10,8 @@ APT_PACKAGES=(
   git ca-certificates build-essential
   # Debian's postgresql-15 carries the contrib extensions Immich needs (cube, earthdistance, pg_trgm, …).
   "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-  fonts-wqy-zenhei
+  # CJK fonts: the OCR tests and benchmarks render with each (Hei, Noto Sans/Serif, Kai and Ming faces).
+  fonts-wqy-zenhei fonts-noto-cjk fonts-arphic-ukai fonts-arphic-uming
   redis-server chromium  # the end-to-end stack: Immich's queue and the browser steps
 )
 
