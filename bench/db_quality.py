@@ -1,7 +1,7 @@
 """Benchmark: Chinese OCR retrieval quality, immich-aio ranking vs upstream Immich's method, as JSON.
 
-Images are rendered with a real CJK font, read back by RapidOCR (PP-OCRv4), stored as Immich v3.1 stores
-them (asset_ocr boxes + ocr_search tokens), and searched two ways:
+Images are rendered with a real CJK font, read back by ml_service's OCR (its default model, PP-OCRv5
+mobile), stored as Immich v3.1 stores them (asset_ocr boxes + ocr_search tokens), and searched two ways:
   * immich_aio.search_ocr (this project), and
   * upstream Immich v3.1 reproduced in SQL: CJK-bigram tokens (tokenizeForSearch) matched with pg_trgm
     strict word similarity (%>>) on ocr_search, newest first.
@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
-from rapidocr_onnxruntime import RapidOCR
 
+from bench.ocr_reader import reader
 from db_extension.installer import install
 from e2e.postgres import EmbeddedPostgres
 from testsupport.immich_schema import create_immich_schema, tokenize_like_immich
@@ -198,7 +198,7 @@ def _rng_state(stored: list[Any]) -> tuple[Any, ...]:
 
 
 def _render_and_ocr(rng: random.Random, count: int, corpus: Corpus) -> tuple[list[Image], float]:
-    engine = RapidOCR()
+    read = reader()
     title_font = ImageFont.truetype(str(corpus.font), 84, index=corpus.font_index)
     body_font = ImageFont.truetype(str(corpus.font), 40, index=corpus.font_index)
     titles = corpus.titles
@@ -215,13 +215,8 @@ def _render_and_ocr(rng: random.Random, count: int, corpus: Corpus) -> tuple[lis
             draw.text((60 + rng.randint(0, 120), y), line, font=body_font, fill=(30, 30, 30))
             y += 60 + rng.randint(0, 90)
         started = time.perf_counter()
-        result, _ = engine(canvas)
+        boxes = read(canvas)
         ocr_seconds += time.perf_counter() - started
-        boxes = []
-        for points, text, score in result or []:
-            flat = [coordinate for point in points for coordinate in point]
-            normalized = [value / (1000 if i % 2 == 0 else 700) for i, value in enumerate(flat)]
-            boxes.append((normalized, str(text), float(score)))
         images.append(
             Image(asset_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), lines=lines, ocr=boxes)
         )
@@ -360,7 +355,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dsn", help="Use this (empty) database instead of a throwaway cluster.")
-    parser.add_argument("--ocr-cache", type=Path, help="JSON file to reuse RapidOCR results between runs.")
+    parser.add_argument("--ocr-cache", type=Path, help="JSON file to reuse the OCR results between runs.")
     args = parser.parse_args()
     if args.dsn:
         report = run(args.dsn, args.images, args.seed, args.ocr_cache)

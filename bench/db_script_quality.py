@@ -1,12 +1,12 @@
 """Benchmark: OCR search across scripts (Traditional and Simplified find each other) and glued Latin words.
 
 A corpus of rendered Traditional-text photos (shop signs, menus, receipts, station names; Noto Sans CJK TC
-from Debian's fonts-noto-cjk, full Traditional coverage) is mixed with db_quality's Simplified one; RapidOCR
-reads both back. `--traditional-font uming` renders it in AR PL UMing (fonts-arphic-uming) instead, a Ming
-face RapidOCR reads less well: that run measures OCR as much as search.
+from Debian's fonts-noto-cjk, full Traditional coverage) is mixed with db_quality's Simplified one; the OCR
+of ml_service reads both back. `--traditional-font uming` renders it in AR PL UMing (fonts-arphic-uming) instead, a Ming
+face the OCR reads less well: that run measures OCR as much as search.
 
 Queries: Simplified for Traditional text, Traditional for Simplified text, variant forms (臺/台, 裏/裡/里,
-綫/線/线), glued Latin words (RapidOCR drops spaces between them) with prices that must stay precise, and
+綫/線/线), glued Latin words (OCR drops spaces between them) with prices that must stay precise, and
 db_quality's Simplified-only queries, which must lose nothing. Ground truth is the rendered text, both sides
 folded by OpenCC's t2s (a code path apart from the SQL's own fold map). Upstream Immich v3.1's OCR search
 runs beside it on the same queries.
@@ -138,7 +138,7 @@ def truth_fold(text: str) -> str:
 
 
 def exact_line_rate(images: list[Image]) -> float:
-    """The share of rendered lines RapidOCR read back exactly (spaces aside)."""
+    """The share of rendered lines the OCR read back exactly (spaces aside)."""
     lines = [(line, image) for image in images for line in image.lines]
     read = sum(
         1
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--traditional-font", choices=sorted(TRADITIONAL_FONTS), default="noto")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dsn", help="Use this (empty) database instead of a throwaway cluster.")
-    parser.add_argument("--ocr-cache", type=Path, help="A folder to reuse RapidOCR results between runs.")
+    parser.add_argument("--ocr-cache", type=Path, help="A folder to reuse the OCR results between runs.")
     args = parser.parse_args()
     if args.ocr_cache:
         args.ocr_cache.mkdir(parents=True, exist_ok=True)
