@@ -2,8 +2,8 @@
 
 A corpus of rendered Traditional-text photos (shop signs, menus, receipts, station names; Noto Sans CJK TC
 from Debian's fonts-noto-cjk, full Traditional coverage) is mixed with db_quality's Simplified one; the OCR
-of ml_service reads both back. `--traditional-font uming` renders it in AR PL UMing (fonts-arphic-uming) instead, a Ming
-face the OCR reads less well: that run measures OCR as much as search.
+of ml_service reads both back. `--traditional-font uming` renders it in AR PL UMing (fonts-arphic-uming)
+instead, a Ming face the OCR reads less well: that run measures OCR as much as search.
 
 Queries: Simplified for Traditional text, Traditional for Simplified text, variant forms (臺/台, 裏/裡/里,
 綫/線/线), glued Latin words (OCR drops spaces between them) with prices that must stay precise, and
