@@ -34,6 +34,9 @@ VECTOR_INDEX_ORDER = VECTOR_ONLY.replace(", a.id\n", "\n")
 CLIP_CANDIDATES = VECTOR_INDEX_ORDER.replace("%(limit)s", "200")
 OCR_ONLY = 'SELECT "assetId" FROM immich_aio.search_ocr(%(q)s, %(users)s::uuid[], %(limit)s)'
 HYBRID = 'SELECT "assetId" FROM immich_aio.search_hybrid(%(q)s, %(v)s::vector, %(users)s::uuid[], %(limit)s)'
+# The same searches with exact matches only (near matches off): the peer the near-match cost is read against.
+OCR_ONLY_EXACT = OCR_ONLY.replace("%(limit)s)", "%(limit)s, near => false)")
+HYBRID_EXACT = HYBRID.replace("%(limit)s)", "%(limit)s, near => false)")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -151,7 +154,9 @@ def run_size(
             "vector_index_order": (VECTOR_INDEX_ORDER, 200),
             "clip_candidates_200": (CLIP_CANDIDATES, 300),
             "ocr_only": (OCR_ONLY, 200),
+            "ocr_only_exact": (OCR_ONLY_EXACT, 200),
             "hybrid": (HYBRID, 200),
+            "hybrid_exact": (HYBRID_EXACT, 200),
         }
         if not immich_shape:
             del kinds["vector_only"]
@@ -181,6 +186,9 @@ def run_size(
             if baseline in result["latency_ms"]:
                 ratio = hybrid_p50 / result["latency_ms"][baseline]["p50"]
                 result[f"hybrid_over_{baseline}_p50"] = round(ratio, 2)
+        for name in ("ocr_only", "hybrid"):
+            exact = result["latency_ms"][f"{name}_exact"]
+            result[f"{name}_near_over_exact_p95"] = round(result["latency_ms"][name]["p95"] / exact["p95"], 2)
         result["users"] = len(users)
         result["plans"] = plans(conn, searcher, texts[0], vectors[0])
     return result

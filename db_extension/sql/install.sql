@@ -346,9 +346,131 @@ CREATE OR REPLACE FUNCTION immich_aio.gram_query(q text) RETURNS tsquery
       GROUP BY run
     ) AS parts), '')::tsquery;
 
+-- Near matches: OCR misreads, drops or adds a character in a good share of real photos' lines (窦性心律 read
+-- as 实性心律, 请紧握扶手 as 请握扶手). For each run of 3 to 12 CJK characters in the query, the texts at one
+-- edit from it: a character substituted (inside the run, or at an end of a run of 4 or more), dropped
+-- (inside) or added (between two characters). Each variant is a chain of the document's grams at the
+-- positions the edit leaves (bigrams where two kept characters touch, unigrams elsewhere), AND-ed with
+-- every other query token exactly (numbers, prices, codes and words never take an edit). One edit, not
+-- more: longer phrases keep one too. The variants are wrapped as (v1 | v2 | ...) & !'⁂': the sentinel
+-- lexeme never occurs in a document (⁂ is a separator to tokens()), so the block matches as the
+-- variants do, and ocr_rank tells an exact match apart by rewriting the sentinel away.
+CREATE OR REPLACE FUNCTION immich_aio.near_sentinel() RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN '⁂';
+
+CREATE OR REPLACE FUNCTION immich_aio.near_chain(chars text[], offsets integer[]) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT
+AS $near_chain$
+DECLARE
+  -- lexemes of the chain: (position, lexeme), bigrams where two kept characters are adjacent
+  lexemes text[] := '{}';
+  positions integer[] := '{}';
+  i integer;
+  n integer := cardinality(chars);
+  chain text := '';
+BEGIN
+  FOR i IN 1 .. n LOOP
+    IF i < n AND offsets[i + 1] = offsets[i] + 1 THEN
+      lexemes := lexemes || (chars[i] || chars[i + 1]);
+      positions := positions || offsets[i];
+    ELSIF (i = 1 OR offsets[i - 1] <> offsets[i] - 1) THEN
+      lexemes := lexemes || chars[i];
+      positions := positions || offsets[i];
+    END IF;
+  END LOOP;
+  FOR i IN 1 .. cardinality(lexemes) LOOP
+    chain := chain || CASE WHEN i = 1 THEN '' ELSE ' <' || (positions[i] - positions[i - 1]) || '> ' END
+                   || immich_aio.quote_lexeme(lexemes[i]);
+  END LOOP;
+  RETURN '(' || chain || ')';
+END
+$near_chain$;
+
+CREATE OR REPLACE FUNCTION immich_aio.near_query(q text) RETURNS tsquery
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $near_query$
+DECLARE
+  run record;
+  variants text[] := '{}';
+  run_variants text[];
+  rest text;
+  chars text[];
+  n integer;
+  i integer;
+  kept_chars text[];
+  kept_offsets integer[];
+  j integer;
+BEGIN
+  FOR run IN
+    -- runs of consecutive CJK characters within one stretch of the query
+    WITH unigrams AS (
+      SELECT t.phrase, t.pos, t.token
+      FROM immich_aio.tokens(left(coalesce(q, ''), 1000)) t
+      WHERE char_length(t.token) = 1 AND t.token ~ ('^[' || immich_aio.cjk_ranges() || ']$')
+    ), grouped AS (
+      SELECT u.*, u.pos - row_number() OVER (PARTITION BY u.phrase ORDER BY u.pos) AS run_key FROM unigrams u
+    )
+    SELECT g.phrase, min(g.pos) AS first_pos, max(g.pos) AS last_pos,
+           array_agg(g.token ORDER BY g.pos) AS run_chars
+    FROM grouped g
+    GROUP BY g.phrase, g.run_key
+    HAVING count(*) BETWEEN 3 AND 12
+  LOOP
+    chars := run.run_chars;
+    n := cardinality(chars);
+    run_variants := '{}';
+    -- every other query token, exactly
+    SELECT string_agg(DISTINCT immich_aio.quote_lexeme(t.token), ' & ') INTO rest
+    FROM immich_aio.tokens(left(coalesce(q, ''), 1000)) t
+    WHERE t.in_query
+      AND NOT (t.phrase = run.phrase AND t.pos BETWEEN run.first_pos AND run.last_pos
+               AND t.token ~ ('^[' || immich_aio.cjk_ranges() || ']+$'));
+    FOR i IN 1 .. n LOOP
+      -- substituted: the other characters at their places (an end only for runs of 4 or more)
+      IF (i > 1 AND i < n) OR n >= 4 THEN
+        kept_chars := '{}'; kept_offsets := '{}';
+        FOR j IN 1 .. n LOOP
+          IF j <> i THEN kept_chars := kept_chars || chars[j]; kept_offsets := kept_offsets || j; END IF;
+        END LOOP;
+        run_variants := run_variants || immich_aio.near_chain(kept_chars, kept_offsets);
+      END IF;
+      -- dropped: the characters after it move up by one
+      IF i > 1 AND i < n THEN
+        kept_chars := '{}'; kept_offsets := '{}';
+        FOR j IN 1 .. n LOOP
+          IF j <> i THEN
+            kept_chars := kept_chars || chars[j];
+            kept_offsets := kept_offsets || CASE WHEN j < i THEN j ELSE j - 1 END;
+          END IF;
+        END LOOP;
+        run_variants := run_variants || immich_aio.near_chain(kept_chars, kept_offsets);
+      END IF;
+      -- added after character i: the characters after it move down by one
+      IF i < n THEN
+        kept_offsets := '{}';
+        FOR j IN 1 .. n LOOP
+          kept_offsets := kept_offsets || CASE WHEN j <= i THEN j ELSE j + 1 END;
+        END LOOP;
+        run_variants := run_variants || immich_aio.near_chain(chars, kept_offsets);
+      END IF;
+    END LOOP;
+    IF rest IS NOT NULL THEN
+      run_variants := ARRAY(SELECT v || ' & ' || rest FROM unnest(run_variants) AS v);
+    END IF;
+    variants := variants || run_variants;
+  END LOOP;
+  IF cardinality(variants) = 0 THEN
+    RETURN NULL;  -- not an empty tsquery: building one at run time raises a notice
+  END IF;
+  RETURN ('((' || array_to_string(ARRAY(SELECT DISTINCT v FROM unnest(variants) AS v ORDER BY v), ') | (')
+          || ')) & !' || immich_aio.quote_lexeme(immich_aio.near_sentinel()))::tsquery;
+END
+$near_query$;
+
 -- A query word written glued (PekingDuck) also finds its parts written apart (Peking Duck): the query
 -- split where the case changes is an alternative (chr(92): a backslash, which this file never holds).
-CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
+CREATE OR REPLACE FUNCTION immich_aio.exact_query(q text) RETURNS tsquery
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   -- each part is built once (a CASE over the calls would run the tokenizers up to three times)
   RETURN (SELECT CASE WHEN numnode(parts.seg) = 0 THEN parts.gram
@@ -364,13 +486,30 @@ CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
                                   ELSE ''::tsquery END AS camel,
                              coalesce(immich_aio.segmenter_query(left(q, 1000)), ''::tsquery) AS seg) AS split) AS parts);
 
+-- The query for any user text: the exact query, or a near match (see near_query). Never raises.
+CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN (SELECT CASE WHEN parts.near IS NULL OR numnode(parts.exact) = 0 THEN parts.exact
+                      ELSE parts.exact || parts.near END
+          FROM (SELECT immich_aio.exact_query(q) AS exact, immich_aio.near_query(q) AS near) AS parts);
+
 -- Relevance in [0, 1): term frequency with positions weighted by line prominence (A = title-sized
 -- line), damped by document length (flag 1) and mapped to rank/(rank+1) (flag 32) so it can be mixed
 -- with cosine similarity. ts_rank rather than ts_rank_cd: the same quality on the benchmark corpus at
 -- about half the cost per matching document, which dominates for very common query terms.
+-- A query with near matches ranks its exact matches in [0.5, 1) and its near matches in [0, 0.5): every
+-- exact match before every near one; the exact test is the query with the sentinel rewritten to a lexeme
+-- no document has, which turns the near block off.
 CREATE OR REPLACE FUNCTION immich_aio.ocr_rank(document tsvector, query tsquery) RETURNS real
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  RETURN ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32);
+  RETURN CASE
+    WHEN strpos(query::text, immich_aio.near_sentinel()) = 0
+      THEN ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32)
+    WHEN document @@ ts_rewrite(query, ('!' || immich_aio.quote_lexeme(immich_aio.near_sentinel()))::tsquery,
+                                immich_aio.quote_lexeme(immich_aio.near_sentinel())::tsquery)
+      THEN 0.5 + 0.5 * ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32)
+    ELSE 0.5 * ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32)
+  END;
 
 -- Reciprocal-rank fusion term for a 1-based rank; NULL (not among the candidates) contributes 0.
 CREATE OR REPLACE FUNCTION immich_aio.rrf(rank bigint, k integer DEFAULT 60) RETURNS double precision
@@ -795,9 +934,12 @@ $initial_backfill$;
 -- Standalone searches (used by the CLI and benchmarks; Immich's own query builder uses the pieces above)
 -- ---------------------------------------------------------------------------------------------------
 
--- Ranked OCR-only search, best first, ties broken by asset id.
+-- Ranked OCR-only search, best first, ties broken by asset id; near matches after the exact ones unless
+-- 'near' is false. (Earlier installs had no 'near': their signature goes, so a call is never ambiguous.)
+DROP FUNCTION IF EXISTS immich_aio.search_ocr(text, uuid[], integer, integer);
 CREATE OR REPLACE FUNCTION immich_aio.search_ocr(
-  query_text text, user_ids uuid[], result_limit integer DEFAULT 100, result_offset integer DEFAULT 0
+  query_text text, user_ids uuid[], result_limit integer DEFAULT 100, result_offset integer DEFAULT 0,
+  near boolean DEFAULT true
 ) RETURNS TABLE ("assetId" uuid, score real)
   LANGUAGE plpgsql STABLE
   SET plan_cache_mode = force_custom_plan
@@ -806,7 +948,7 @@ CREATE OR REPLACE FUNCTION immich_aio.search_ocr(
   SET jit = off
 AS $search_ocr$
 DECLARE
-  query tsquery := immich_aio.ocr_query(query_text);
+  query tsquery := CASE WHEN near THEN immich_aio.ocr_query(query_text) ELSE immich_aio.exact_query(query_text) END;
 BEGIN
   IF numnode(query) = 0 THEN
     RETURN;
@@ -824,12 +966,14 @@ $search_ocr$;
 -- (GIN index), both restricted to searchable assets, fused by immich_aio.hybrid_score. 'depth' is
 -- max(candidates, offset + limit), independent of the page for all pages within 'candidates', so
 -- pagination is stable; ties are broken by asset id.
+DROP FUNCTION IF EXISTS immich_aio.search_hybrid(
+  text, vector, uuid[], integer, integer, text, integer, double precision, double precision, integer);
 CREATE OR REPLACE FUNCTION immich_aio.search_hybrid(
   query_text text, query_embedding vector, user_ids uuid[],
   result_limit integer DEFAULT 100, result_offset integer DEFAULT 0,
   mode text DEFAULT 'rrf', k integer DEFAULT 60,
   clip_weight double precision DEFAULT 1.0, ocr_weight double precision DEFAULT 1.0,
-  candidates integer DEFAULT 200
+  candidates integer DEFAULT 200, near boolean DEFAULT true
 ) RETURNS TABLE ("assetId" uuid, score double precision, "clipRank" bigint, "ocrRank" bigint,
                  "clipDistance" double precision, "ocrScore" real)
   LANGUAGE plpgsql VOLATILE
@@ -841,7 +985,7 @@ CREATE OR REPLACE FUNCTION immich_aio.search_hybrid(
   SET jit = off
 AS $search_hybrid$
 DECLARE
-  query tsquery := immich_aio.ocr_query(query_text);
+  query tsquery := CASE WHEN near THEN immich_aio.ocr_query(query_text) ELSE immich_aio.exact_query(query_text) END;
   depth integer := greatest(candidates, greatest(result_offset, 0) + greatest(result_limit, 0), 1);
   -- OCR documents ranked per search, at most; see the ocr CTE
   pool integer := 2 * depth;
