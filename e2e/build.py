@@ -25,6 +25,8 @@ from patcher.errors import PatcherError
 from patcher.node import Toolchain, prepare
 
 STAMP = "node_modules/.immich-aio-e2e-build.json"
+# the smallest valid WebAssembly module: magic number and version 1, no sections
+EMPTY_WASM_MODULE = b"\x00asm\x01\x00\x00\x00"
 PNPM_ENV = {"COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
 
 
@@ -175,24 +177,33 @@ def build_data_dir(tree: Path, dest: Path) -> Path:
 
 
 def core_plugin(tree: Path, dest: Path) -> None:
-    """Immich v2.5-v2.7 read their core plugin's manifest at start from `$IMMICH_BUILD_DATA/corePlugin`.
+    """Immich v2.5-v2.7 load their core plugin at start from `$IMMICH_BUILD_DATA/corePlugin`.
 
-    The image copies `plugins/manifest.json` and the plugin's build (`plugins/dist`, WebAssembly made by
-    extism-js) there. The server only records the plugin's paths at start and loads the WebAssembly
-    when a workflow runs, so the tree's manifest is enough for the e2e (which runs no workflow); the
-    build is linked too when the tree has one.
+    The image copies `plugins/manifest.json` and the plugin's build there (WebAssembly made by extism-js,
+    a tool the tree does not install). The tree's manifest is linked; the build too when the tree has one,
+    otherwise the WebAssembly file the manifest names is an empty module: the server loads it without an
+    error, and only a workflow calling the plugin would fail (the e2e runs none).
     """
     manifest = tree / "plugins" / "manifest.json"
     if not manifest.is_file():
         return
     folder = dest / "corePlugin"
-    folder.mkdir(exist_ok=True)
-    for name, target in (("manifest.json", manifest), ("dist", tree / "plugins" / "dist")):
-        link = folder / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        if target.exists():
-            link.symlink_to(target, target_is_directory=target.is_dir())
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir()
+    (folder / "manifest.json").symlink_to(manifest)
+    built = tree / "plugins" / "dist"
+    if built.is_dir():
+        (folder / "dist").symlink_to(built, target_is_directory=True)
+        return
+    declared = (
+        json.loads(manifest.read_text(encoding="utf-8")).get("wasm", {}).get("path", "dist/plugin.wasm")
+    )
+    wasm = folder / str(declared)
+    wasm.parent.mkdir(parents=True, exist_ok=True)
+    wasm.write_bytes(EMPTY_WASM_MODULE)
 
 
 def immich_aio_command() -> list[str]:

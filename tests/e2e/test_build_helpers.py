@@ -93,15 +93,20 @@ def test_build_data_layout(tree: Path, tmp_path: Path) -> None:
     assert not (data / "corePlugin").exists()  # a tree without plugins/ (v2.2-v2.4, v3)
 
 
-def test_build_data_has_the_core_plugin_manifest_of_a_v2_7_tree(tree: Path, tmp_path: Path) -> None:
+def test_build_data_has_the_core_plugin_of_a_v2_7_tree(tree: Path, tmp_path: Path) -> None:
     (tree / "plugins").mkdir()
-    (tree / "plugins" / "manifest.json").write_text('{"name": "immich-core"}')
+    (tree / "plugins" / "manifest.json").write_text(
+        '{"name": "immich-core", "wasm": {"path": "dist/plugin.wasm"}}'
+    )
     data = build.build_data_dir(tree, tmp_path / "build-data")
-    assert json.loads((data / "corePlugin" / "manifest.json").read_text()) == {"name": "immich-core"}
-    assert not (data / "corePlugin" / "dist").exists()
+    assert json.loads((data / "corePlugin" / "manifest.json").read_text())["name"] == "immich-core"
+    # no plugin build in the tree: an empty WebAssembly module stands in for it
+    assert (data / "corePlugin" / "dist" / "plugin.wasm").read_bytes() == b"\x00asm\x01\x00\x00\x00"
     (tree / "plugins" / "dist").mkdir()
+    (tree / "plugins" / "dist" / "plugin.wasm").write_bytes(b"built")
     build.build_data_dir(tree, tmp_path / "build-data")  # again, now with the plugin's build
-    assert (data / "corePlugin" / "dist").is_dir()
+    assert (data / "corePlugin" / "dist").is_symlink()
+    assert (data / "corePlugin" / "dist" / "plugin.wasm").read_bytes() == b"built"
 
 
 def test_clip_model_choice_follows_the_tree(tree: Path) -> None:
