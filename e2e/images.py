@@ -33,6 +33,9 @@ class Scene:
     ink: tuple[int, int, int] = (25, 25, 30)
     # "locked" and "trash" scenes are moved out of the timeline before searching.
     role: str = "timeline"
+    # (line, character, share of its height from the top) painted over with paper, as a sticker or a
+    # scratch hides part of a sign: the OCR then misreads that character.
+    smudge: tuple[int, int, float] | None = None
 
     @property
     def text(self) -> str:
@@ -138,6 +141,23 @@ SCENES: tuple[Scene, ...] = (
         size=(1440, 900),
         paper=(245, 230, 200),
     ),
+    # Traditional script (Taipei): found by Simplified queries, and a Traditional query finds Simplified text.
+    Scene(
+        "sign-taipei-station",
+        "sign",
+        lines_of(("臺北車站", 88, True), ("Taipei Main Station", 56), ("南一門 South Gate 1", 56)),
+        size=(1440, 960),
+        paper=(20, 90, 60),
+        ink=(255, 255, 255),
+    ),
+    # The top of 紧 hidden: PP-OCRv5 reads 请系握扶手, and ocr:请紧握扶手 must still find it (a near match).
+    Scene(
+        "sign-handrail",
+        "sign",
+        lines_of(("请紧握扶手", 80, True), ("小心台阶 Mind the step", 56)),
+        size=(1440, 900),
+        smudge=(0, 1, 0.6),
+    ),
     Scene(
         "receipt-invoice-locked",
         "receipt",
@@ -163,12 +183,17 @@ def render(scene: Scene, seed: int = 0) -> bytes:
     draw = ImageDraw.Draw(image)
     margin = width // 12
     y = height // 10
-    for line in scene.lines:
+    for number, line in enumerate(scene.lines):
         font = ImageFont.truetype(str(FONT_PATH), line.size)
         draw.text(
             (margin, y), line.text, font=font, fill=scene.ink, stroke_width=2 if line.bold else 0,
             stroke_fill=scene.ink,
         )  # fmt: skip
+        if scene.smudge is not None and scene.smudge[0] == number:
+            _, character, share = scene.smudge
+            left = margin + font.getlength(line.text[:character])
+            right = left + font.getlength(line.text[character])
+            draw.rectangle([left, y, right, y + line.size * share], fill=scene.paper)
         y += int(line.size * 1.9)
     if scene.kind == "receipt":
         for dash_y in (height // 10 - 30, y):

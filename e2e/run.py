@@ -170,6 +170,10 @@ def drive(
             result.detail = checks.check_ocr_search(library)
         with report.check("plain query is hybrid-ranked (CLIP + OCR)", fatal=False) as result:
             result.detail = checks.check_hybrid_search(library)
+        with report.check("Traditional and Simplified find each other", fatal=False) as result:
+            result.detail = checks.check_cross_script(library)
+        with report.check("a misread character is forgiven (near match)", fatal=False) as result:
+            result.detail = checks.check_near_match(library)
         with report.check("locked and trashed assets never appear", fatal=False) as result:
             result.detail = checks.check_hidden_assets(library)
         with report.check("refresh-ocr re-runs OCR for that asset alone", fatal=False) as result:
