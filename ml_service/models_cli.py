@@ -205,7 +205,8 @@ def export(
         for path in sorted(visual.parent.glob(f"{stem}.*")):
             if path.name.endswith((".partial", ".lock", ".shipped.json")):
                 continue
-            if graphs == "all" or path.name in chosen:
-                shutil.copy2(path, target / path.name)
+            destination = target / path.name
+            if (graphs == "all" or path.name in chosen) and destination.resolve() != path.resolve():
+                shutil.copy2(path, destination)
         write_manifest(to, architecture, served)
     typer.echo(f"graphs in {target}: serve them with IMMICH_AIO_ML_CLIP_WEIGHTS_DIR={to}")
