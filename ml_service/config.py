@@ -21,6 +21,7 @@ from ml_service.models.ocr.catalog import (
     custom_model,
     shipped_models,
 )
+from ml_service.models.ocr.recognition import DEFAULT_BATCH
 
 
 class SettingsError(ValueError):
@@ -197,7 +198,7 @@ class Settings(BaseSettings):
     ocr_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_ocr_aliases)] = Field(
         default_factory=dict, validation_alias="IMMICH_AIO_ML_OCR_ALIASES"
     )
-    ocr_rec_batch: int = Field(6, ge=1, le=64, validation_alias="IMMICH_AIO_ML_OCR_REC_BATCH")
+    ocr_rec_batch: int = Field(DEFAULT_BATCH, ge=1, le=64, validation_alias="IMMICH_AIO_ML_OCR_REC_BATCH")
     ocr_angle_classification: bool = Field(False, validation_alias="IMMICH_AIO_ML_OCR_ANGLE_CLASSIFICATION")
     upstream_url: Annotated[str | None, AfterValidator(_without_trailing_slash)] = Field(
         None, validation_alias=AliasChoices("IMMICH_AIO_ML_UPSTREAM_URL", "MACHINE_LEARNING_UPSTREAM_URL")

@@ -255,7 +255,10 @@ def test_http_shapes_aliases_multitask_and_single_load(
 
             both = {
                 "clip": {"visual": {"modelName": CLIP_NAME}},
-                "ocr": {"detection": {"modelName": "x"}, "recognition": {"modelName": "x"}},
+                "ocr": {
+                    "detection": {"modelName": "PP-OCRv5_mobile"},
+                    "recognition": {"modelName": "PP-OCRv5_mobile"},
+                },
             }
             sign = encode(render([("欢迎光临", (20, 20))], size=(300, 100)))
             multi = await client.post(

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_service.models.ocr.session import ocr_session
+from ml_service.models.ocr.session import SessionSettings, ocr_session
 
 _HEIGHT, _WIDTH = 48, 192
 _BATCH = 6
@@ -27,8 +27,8 @@ def _normalised(crop: NDArray[np.uint8]) -> NDArray[np.float32]:
 class AngleClassifier:
     """PP-OCR's 0°/180° line classifier on ONNX Runtime."""
 
-    def __init__(self, path: Path, threads: int, use_cuda: bool) -> None:
-        self._session = ocr_session(path, threads, use_cuda)
+    def __init__(self, path: Path, session: SessionSettings) -> None:
+        self._session = ocr_session(path, session)
         self._input = self._session.get_inputs()[0].name
 
     def __call__(self, crops: list[NDArray[np.uint8]]) -> list[NDArray[np.uint8]]:

@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidocr.ch_ppocr_det.utils import DBPostProcess  # type: ignore[import-untyped]
 
-from ml_service.models.ocr.session import ocr_session
+from ml_service.models.ocr.session import SessionSettings, ocr_session
 
 _STRIDE = 32
 _BINARY_THRESHOLD = 0.3
@@ -29,8 +29,8 @@ def detection_size(height: int, width: int, max_resolution: int) -> tuple[int, i
 class TextDetector:
     """PP-OCR DB detection graph on ONNX Runtime, post-processed by rapidocr's DBPostProcess."""
 
-    def __init__(self, path: Path, threads: int, use_cuda: bool) -> None:
-        self._session = ocr_session(path, threads, use_cuda)
+    def __init__(self, path: Path, session: SessionSettings) -> None:
+        self._session = ocr_session(path, session)
         self._input = self._session.get_inputs()[0].name
 
     def __call__(
@@ -38,7 +38,10 @@ class TextDetector:
     ) -> tuple[Boxes, list[float]]:
         height, width = bgr.shape[:2]
         resized_h, resized_w = detection_size(height, width, max_resolution)
-        resized = cv2.resize(bgr, (resized_w, resized_h))
+        # Area averaging when shrinking keeps thin strokes of small print that point sampling would drop.
+        shrinking = resized_w * resized_h < width * height
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        resized = cv2.resize(bgr, (resized_w, resized_h), interpolation=interpolation)
         tensor = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[np.newaxis]
         prediction = self._session.run(None, {self._input: tensor})[0]
         # A fresh post-processor per call: its threshold is mutable state concurrent requests would share.

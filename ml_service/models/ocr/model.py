@@ -13,6 +13,7 @@ from ml_service.models.ocr.crops import crop_line
 from ml_service.models.ocr.detection import TextDetector
 from ml_service.models.ocr.reading import reading_order
 from ml_service.models.ocr.recognition import DEFAULT_BATCH, TextRecognizer
+from ml_service.models.ocr.session import SessionSettings
 
 DEFAULT_MAX_RESOLUTION = 736
 DEFAULT_DETECTION_MIN_SCORE = 0.5
@@ -64,13 +65,13 @@ class OcrModel(InferenceModel):
         *,
         threads: int = 0,
         use_cuda: bool = False,
+        spinning: bool = False,
         rec_batch: int = DEFAULT_BATCH,
         angle_classification: bool = False,
     ) -> None:
         super().__init__(files.name)
         self.files = files
-        self._threads = threads
-        self._use_cuda = use_cuda
+        self._session = SessionSettings(threads, use_cuda, spinning)
         self._rec_batch = rec_batch
         self._angle = angle_classification and files.classification is not None
         self._parts: _Parts | None = None
@@ -80,13 +81,13 @@ class OcrModel(InferenceModel):
         return {**self.files.describe(), "angle_classification": "on" if self._angle else "off"}
 
     def _load(self) -> None:
-        files, threads, cuda = self.files, self._threads, self._use_cuda
+        files, session = self.files, self._session
         classifier = None
         if self._angle and files.classification is not None:
-            classifier = AngleClassifier(files.classification, threads, cuda)
+            classifier = AngleClassifier(files.classification, session)
         self._parts = _Parts(
-            TextDetector(files.detection, threads, cuda),
-            TextRecognizer(files.recognition, files.dictionary, threads, cuda, self._rec_batch),
+            TextDetector(files.detection, session),
+            TextRecognizer(files.recognition, files.dictionary, session, self._rec_batch),
             classifier,
         )
 

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode  # type: ignore[import-untyped]
 
-from ml_service.models.ocr.session import ocr_session
+from ml_service.models.ocr.session import SessionSettings, ocr_session
 
 LINE_HEIGHT = 48
 # The narrowest batch PP-OCR was trained on (320 px at height 48); a narrower batch reads worse.
@@ -30,9 +30,9 @@ class TextRecognizer:
     """PP-OCR recognition graph on ONNX Runtime, decoded with rapidocr's CTC decoder and a dictionary file."""
 
     def __init__(
-        self, path: Path, dictionary: Path, threads: int, use_cuda: bool, batch: int = DEFAULT_BATCH
+        self, path: Path, dictionary: Path, session: SessionSettings, batch: int = DEFAULT_BATCH
     ) -> None:
-        self._session = ocr_session(path, threads, use_cuda)
+        self._session = ocr_session(path, session)
         self._input = self._session.get_inputs()[0].name
         self._decode = CTCLabelDecode(character_path=dictionary)
         self.batch = max(1, batch)
