@@ -1,6 +1,7 @@
 """Which OCR model serves which Immich modelName: wheel files, aliases, 422s, what GET / and /metrics say."""
 
 import json
+import os
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +15,7 @@ from PIL import Image
 
 from ml_service.config import Settings
 from ml_service.models.ocr import PP_OCRV4_MOBILE, PP_OCRV5_MOBILE, PP_OCRV5_SERVER, shipped_models
+from ml_service.registry import ocr_threads
 from tests.ml.conftest import encode
 
 LINE = "北京市海淀区中关村"
@@ -175,3 +177,13 @@ def test_idle_unload_withdraws_the_serving_gauge(
             assert (await client.get("/")).json()["models_loaded"] == []
 
     anyio.run(run)
+
+
+def test_ocr_threads_share_the_cores_among_concurrent_inferences(
+    make_settings: Callable[..., Settings],
+) -> None:
+    cores = os.cpu_count() or 1
+    assert ocr_threads(make_settings(intra_op_threads=3)) == 3
+    assert ocr_threads(make_settings(intra_op_threads=0, max_concurrent=2)) == max(1, cores // 2)
+    assert ocr_threads(make_settings(intra_op_threads=0, max_concurrent=1)) == cores
+    assert ocr_threads(make_settings(intra_op_threads=0, max_concurrent=cores * 4)) == 1
