@@ -8,7 +8,7 @@ on the same stored OCR, side by side:
   * immich_aio        immich_aio.search_ocr: exact matches, then near matches (one edit);
   * immich_aio exact  the exact query alone (what the search did before near matches);
   * upstream          Immich v3.1's own OCR search reproduced in SQL (bigram tokens, pg_trgm %>>);
-  * oracle            every image whose stored OCR text contains the query exactly (folded, spaces aside):
+  * oracle            every image with an OCR line that contains the query exactly (folded, spaces aside):
                       the most an exact search can find.
 Truth is the gold text (both sides folded by OpenCC t2s, spaces aside). Per class: capped recall@10,
 MRR@10, set precision (relevant share of what is returned, top 10), zero-result rate; and how many
@@ -118,8 +118,20 @@ def exact_only(conn: Any, query: str, owner: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def exact_matches(conn: Any, query: str, asset_ids: list[str]) -> list[bool]:
+    """Whether each asset matches the exact query (the search's own notion: within one line's stretch)."""
+    rows = conn.execute(
+        'SELECT d."assetId"::text, d.document @@ immich_aio.exact_query(%s) '
+        'FROM immich_aio.asset_ocr_document d WHERE d."assetId" = ANY(%s::uuid[])',
+        (query, asset_ids),
+    )
+    exact = dict(rows.fetchall())
+    return [bool(exact.get(asset)) for asset in asset_ids]
+
+
 def evaluate(conn: Any, images: list[Image], owner: str, by_class: dict[str, list[str]]) -> dict[str, Any]:
-    stored = {image.asset_id: spaceless(" ".join(text for _, text, _ in image.ocr)) for image in images}
+    # per line, as an exact search sees the stored text (a query never spans two OCR lines)
+    stored = {image.asset_id: [spaceless(text) for _, text, _ in image.ocr] for image in images}
     rows: dict[str, dict[str, list[dict[str, float]]]] = {}
     order_violations = 0
     skipped = 0
@@ -130,14 +142,16 @@ def evaluate(conn: Any, images: list[Image], owner: str, by_class: dict[str, lis
             if not any(gains.values()):
                 skipped += 1
                 continue
-            oracle = sorted(asset for asset, text in stored.items() if wanted in text)[:10]
+            oracle = sorted(
+                asset for asset, lines in stored.items() if any(wanted in line for line in lines)
+            )[:10]
             results = {
                 "immich_aio": ours(conn, query, owner),
                 "immich_aio exact": exact_only(conn, query, owner),
                 "upstream": upstream(conn, query, owner),
                 "oracle": oracle,
             }
-            exact = [wanted in stored[asset] for asset in results["immich_aio"]]
+            exact = exact_matches(conn, query, results["immich_aio"])
             if any(later and not earlier for earlier, later in itertools.pairwise(exact)):
                 order_violations += 1
             for method, found in results.items():

@@ -347,9 +347,9 @@ CREATE OR REPLACE FUNCTION immich_aio.gram_query(q text) RETURNS tsquery
     ) AS parts), '')::tsquery;
 
 -- Near matches: OCR misreads, drops or adds a character in a good share of real photos' lines (窦性心律 read
--- as 实性心律, 请紧握扶手 as 请握扶手). For each run of 3 to 12 CJK characters in the query, the texts at one
--- edit from it: a character substituted (inside the run, or at an end of a run of 4 or more), dropped
--- (inside) or added (between two characters). Each variant is a chain of the document's grams at the
+-- as 窦性心率, 请紧握扶手 as 请握扶手). For each run of 3 to 12 CJK characters in the query, the texts at one
+-- edit from it inside the run: a character substituted or dropped (not the first or last), or one added
+-- between two characters. Each variant is a chain of the document's grams at the
 -- positions the edit leaves (bigrams where two kept characters touch, unigrams elsewhere), AND-ed with
 -- every other query token exactly (numbers, prices, codes and words never take an edit). One edit, not
 -- more: longer phrases keep one too. The variants are wrapped as (v1 | v2 | ...) & !'⁂': the sentinel
@@ -427,8 +427,9 @@ BEGIN
       AND NOT (t.phrase = run.phrase AND t.pos BETWEEN run.first_pos AND run.last_pos
                AND t.token ~ ('^[' || immich_aio.cjk_ranges() || ']+$'));
     FOR i IN 1 .. n LOOP
-      -- substituted: the other characters at their places (an end only for runs of 4 or more)
-      IF (i > 1 AND i < n) OR n >= 4 THEN
+      -- substituted: the other characters at their places (not at an end: the rest of the run would
+      -- then match anywhere, unanchored; on the hard corpus that added no recall and cost precision)
+      IF i > 1 AND i < n THEN
         kept_chars := '{}'; kept_offsets := '{}';
         FOR j IN 1 .. n LOOP
           IF j <> i THEN kept_chars := kept_chars || chars[j]; kept_offsets := kept_offsets || j; END IF;
