@@ -15,6 +15,7 @@ import opencc
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from testsupport.ocr_scoring import rebuilt_order
 from testsupport.synthetic import ocr_line
 
 CANVAS = (1200, 900)
@@ -176,10 +177,12 @@ def _horizontal(
     lines: list[str],
     face: ImageFont.FreeTypeFont,
     size: int,
-) -> Image.Image:
+) -> tuple[Image.Image, NDArray[np.float32]]:
+    """The lines drawn on the background, and each line's four corners (clockwise from top-left)."""
     width, height = CANVAS
     canvas = Image.fromarray(np.clip(background, 0, 255).astype(np.uint8))
     pen = ImageDraw.Draw(canvas)
+    corners = []
     step = int(size * rng.uniform(1.8, 2.4))
     top = rng.randint(
         int(height * 0.2), max(int(height * 0.2) + 1, height - int(height * 0.2) - step * len(lines))
@@ -190,7 +193,9 @@ def _horizontal(
         y = top + row * step
         ink = _ink_for(background, (left, y, left + text_width, y + size), rng)
         pen.text((left, y), text, font=face, fill=ink)
-    return canvas
+        right, bottom = left + text_width, y + size
+        corners.append([[left, y], [right, y], [right, bottom], [left, bottom]])
+    return canvas, np.array(corners, dtype=np.float32)
 
 
 def _vertical(
@@ -213,8 +218,10 @@ def _vertical(
     return canvas
 
 
-def _warp(image: Image.Image, rng: random.Random) -> Image.Image:
-    """Rotation within ±15° and a perspective pull of each corner by up to 6 % of the side."""
+def _warp(
+    image: Image.Image, rng: random.Random, boxes: NDArray[np.float32]
+) -> tuple[Image.Image, NDArray[np.float32]]:
+    """Rotation within ±15° and a perspective pull of each corner by up to 6 % of the side; boxes follow."""
     width, height = image.size
     array = np.asarray(image)
     angle = rng.uniform(4, 15) * rng.choice((-1, 1))
@@ -227,7 +234,9 @@ def _warp(image: Image.Image, rng: random.Random) -> Image.Image:
     )
     matrix = cv2.getPerspectiveTransform(corners, pulled)
     warped = cv2.warpPerspective(rotated, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
-    return Image.fromarray(warped)
+    turned = cv2.transform(boxes.reshape(-1, 1, 2), rotation)
+    moved = cv2.perspectiveTransform(turned.astype(np.float32), matrix)
+    return Image.fromarray(warped), np.asarray(moved, dtype=np.float32).reshape(-1, 4, 2)
 
 
 def _dim(image: Image.Image, rng: random.Random) -> Image.Image:
@@ -259,9 +268,12 @@ def render(kind: str, script: str, font: CorpusFont, seed: int) -> CorpusImage:
         image = _vertical(rng, background, lines[0], face, size)
     else:
         lines = _lines(rng, script, font, rng.randint(3, 5), 14 if kind != "small" else 20)
-        image = _horizontal(rng, background, lines, face, size)
+        image, boxes = _horizontal(rng, background, lines, face, size)
     if kind == "perspective":
-        image = _warp(image, rng)
+        image, boxes = _warp(image, rng, boxes)
+        # Turned lines may swap places top to bottom: the gold order is the reading order of the result.
+        scale = np.array(CANVAS, dtype=np.float32)
+        lines = [lines[i] for i in rebuilt_order((boxes / scale).reshape(-1).tolist())]
     elif kind == "blur":
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(1.2, 2.0)))
     elif kind == "low_light":

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 from rapidocr.ch_ppocr_det.utils import DBPostProcess  # type: ignore[import-untyped]
 
 from ml_service.models.ocr.session import SessionSettings, ocr_session
@@ -13,6 +13,8 @@ _STRIDE = 32
 _BINARY_THRESHOLD = 0.3
 _MAX_CANDIDATES = 1000
 _UNCLIP_RATIO = 1.6
+_IMMICH_MEAN = 0.5
+_HALF_RANGE = 127.5
 
 Boxes = NDArray[np.float32]
 
@@ -34,15 +36,16 @@ class TextDetector:
         self._input = self._session.get_inputs()[0].name
 
     def __call__(
-        self, bgr: NDArray[np.uint8], min_score: float, max_resolution: int
+        self, image: Image.Image, min_score: float, max_resolution: int
     ) -> tuple[Boxes, list[float]]:
-        height, width = bgr.shape[:2]
+        width, height = image.size
         resized_h, resized_w = detection_size(height, width, max_resolution)
-        # Area averaging when shrinking keeps thin strokes of small print that point sampling would drop.
-        shrinking = resized_w * resized_h < width * height
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        resized = cv2.resize(bgr, (resized_w, resized_h), interpolation=interpolation)
-        tensor = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[np.newaxis]
+        resized = image.resize((resized_w, resized_h), resample=Image.Resampling.LANCZOS)
+        # Immich's own server feeds the detector (x - 0.5) / 127.5, not PP-OCR's x / 127.5 - 1: the same
+        # graph then draws the same boxes as upstream's, which read the clean print of the corpus better.
+        bgr = np.asarray(resized, dtype=np.float32)[:, :, ::-1]
+        tensor = ((bgr - _IMMICH_MEAN) / _HALF_RANGE).transpose(2, 0, 1)[np.newaxis]
+        tensor = np.ascontiguousarray(tensor, dtype=np.float32)
         prediction = self._session.run(None, {self._input: tensor})[0]
         # A fresh post-processor per call: its threshold is mutable state concurrent requests would share.
         post = DBPostProcess(

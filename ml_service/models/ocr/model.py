@@ -104,7 +104,7 @@ class OcrModel(InferenceModel):
         if min(width, height) < _MIN_SIDE:
             return result
         bgr = np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[:, :, ::-1])
-        boxes, box_scores = parts.detector(bgr, options.detection_min_score, options.max_resolution)
+        boxes, box_scores = parts.detector(image, options.detection_min_score, options.max_resolution)
         if len(boxes) == 0:
             return result
         order = reading_order(boxes)
