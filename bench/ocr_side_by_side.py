@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,14 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def tree_rss_bytes(pid: int) -> int:
     total = 0
     for member in _tree(pid):
@@ -127,12 +136,18 @@ class Server:
         threading.Thread(target=sample, daemon=True).start()
 
     def stop(self) -> None:
+        """End the server and every process it started (upstream's launcher leaves gunicorn running)."""
         self._stop.set()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        members = _tree(self.process.pid)
+        for signal_number in (signal.SIGTERM, signal.SIGKILL):
+            for member in [member for member in members if _alive(member)]:
+                with suppress(ProcessLookupError):
+                    os.kill(member, signal_number)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and any(_alive(member) for member in members):
+                self.process.poll()
+                time.sleep(0.2)
+        self.process.wait(timeout=5)
 
 
 def _wait_ready(name: str, url: str, process: subprocess.Popen[bytes]) -> None:
