@@ -175,9 +175,13 @@ def ml_service(log: Path) -> Iterator[Server]:
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    server = Server("ml_service", f"http://127.0.0.1:{port}", process)
+    yield from _serving(Server("ml_service", f"http://127.0.0.1:{port}", process))
+
+
+def _serving(server: Server) -> Iterator[Server]:
+    """Wait until a started server answers, hand it out, and stop every process it started."""
     try:
-        _wait_ready(server.name, server.url, process)
+        _wait_ready(server.name, server.url, server.process)
         server.watch()
         yield server
     finally:
@@ -218,13 +222,7 @@ def upstream(python: Path, cache: Path, log: Path) -> Iterator[Server]:
         process = subprocess.Popen(
             [str(python), "-m", "immich_ml"], env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=cache
         )
-    server = Server("upstream", f"http://127.0.0.1:{port}", process)
-    try:
-        _wait_ready(server.name, server.url, process)
-        server.watch()
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(Server("upstream", f"http://127.0.0.1:{port}", process))
 
 
 @dataclass
