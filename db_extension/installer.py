@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, get_args
 
+import jinja2
 import psycopg
 
 from db_extension.connection import connect
@@ -15,11 +16,32 @@ SCHEMA = "immich_aio"
 #: Who keeps the OCR documents current: every writer, or only the patched Immich server (see install.sql).
 SyncMode = Literal["always", "patched-server"]
 SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
+#: Where the OCR boxes live: Immich's own asset_ocr (v2.2+) or the v1 series' schema (ocr_storage.sql).
+OcrStorage = Literal["native", "immich_aio_ocr"]
+#: The table of each storage that says a database has it.
+STORAGE_TABLES: dict[OcrStorage, str] = {"native": "asset_ocr", "immich_aio_ocr": "immich_aio_ocr.asset_ocr"}
 
 
 def sql_text(name: str) -> str:
-    """The text of one of the packaged SQL files (install.sql, uninstall.sql)."""
+    """The text of one of the packaged SQL files (install.sql, uninstall.sql, ocr_storage.sql)."""
     return resources.files("db_extension").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def install_script(storage: OcrStorage = "native") -> str:
+    """install.sql rendered for one OCR storage (the file is a jinja2 template for that name only)."""
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+    return environment.from_string(sql_text("install.sql")).render(ocr_storage=storage)
+
+
+def detect_storage(conn: Any) -> OcrStorage:
+    """The OCR storage of a database: Immich's own where it exists, else the v1 series' (else native)."""
+    storages: tuple[OcrStorage, ...] = get_args(OcrStorage)
+    for storage in storages:
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (STORAGE_TABLES[storage],)).fetchone()[0]:
+            return storage
+    return "native"
 
 
 @dataclass(frozen=True)
@@ -61,14 +83,18 @@ def install(dsn: str, *, backfill: bool = True, sync_mode: SyncMode | None = Non
         raise DbExtensionError(f"sync mode must be one of {', '.join(SYNC_MODES)}, not {sync_mode!r}")
     mode = sync_mode or status(dsn).sync_mode or "always"
     settings = {"immich_aio.sync_mode": mode, "immich_aio.skip_backfill": "off" if backfill else "on"}
-    _run_script(dsn, sql_text("install.sql"), settings)
+    with connect(dsn) as conn:
+        storage = detect_storage(conn)
+    _run_script(dsn, install_script(storage), settings)
     return status(dsn)
 
 
 def uninstall(dsn: str) -> Status:
     """Run uninstall.sql: drops schema immich_aio, its triggers and its migration record; Immich's data stays.
 
-    What is left is exactly what a stock Immich expects: nothing of immich-aio at all.
+    What is left is what a stock Immich expects; on a release of the v1 series, also the OCR the patched
+    server produced (schema immich_aio_ocr), which a stock Immich never reads and a later patched one
+    carries over.
     """
     _run_script(dsn, sql_text("uninstall.sql"), {})
     return status(dsn)
@@ -104,7 +130,8 @@ def _status(conn: Any) -> Status:
     zhparser = bool(one("SELECT count(*) FROM pg_available_extensions WHERE name = 'zhparser'"))
     pgvector = one("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     installed = one(f"SELECT to_regclass('{SCHEMA}.meta') IS NOT NULL")
-    has_ocr_table = one("SELECT to_regclass('asset_ocr') IS NOT NULL")
+    ocr_table = STORAGE_TABLES[detect_storage(conn)]
+    has_ocr_table = one(f"SELECT to_regclass('{ocr_table}') IS NOT NULL")
     if not installed:
         return Status(False, None, None, zhparser, pgvector, 0, 0, ())
     triggers = tuple(
@@ -127,7 +154,7 @@ def _status(conn: Any) -> Status:
         zhparser_available=zhparser,
         pgvector_version=pgvector,
         documents=one(f"SELECT count(*) FROM {SCHEMA}.asset_ocr_document"),
-        assets_with_ocr=one('SELECT count(DISTINCT "assetId") FROM asset_ocr') if has_ocr_table else 0,
+        assets_with_ocr=one(f'SELECT count(DISTINCT "assetId") FROM {ocr_table}') if has_ocr_table else 0,
         triggers=triggers,
     )
 

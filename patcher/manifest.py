@@ -58,7 +58,7 @@ class Placement:
 
 
 #: Names every template sees; a series' vars.toml may not redefine them.
-CONTEXT_NAMES = frozenset({"immich_version", "version", "series", "read"})
+CONTEXT_NAMES = frozenset({"immich_version", "version", "series", "read", "render"})
 
 
 @dataclass(frozen=True)

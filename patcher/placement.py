@@ -25,8 +25,12 @@ def render(placement: Placement, root: Path, context: dict[str, object]) -> byte
     def read(path: str) -> str:
         return (root / path).read_text(encoding="utf-8")
 
+    def render_file(path: str) -> str:
+        """Another file of the repository rendered with the same variables (the SQL a template inlines)."""
+        return environment.from_string(read(path)).render(read=read, render=render_file, **context)
+
     template = environment.get_template(placement.source.name)
-    return template.render(read=read, **context).encode("utf-8")
+    return template.render(read=read, render=render_file, **context).encode("utf-8")
 
 
 def template_context(tag: str, series: Series) -> dict[str, object]:

@@ -1,14 +1,15 @@
 -- immich-aio database extension: ranked Chinese OCR full-text search and hybrid CLIP + OCR ranking.
 --
--- One plain-SQL file, safe to run again (every statement is idempotent), with no psql meta-commands,
--- so it runs unchanged from psycopg and from an Immich Kysely migration (sql.raw). Everything lives in
--- schema immich_aio; the only objects outside it are the immich_aio_* triggers on Immich's asset_ocr
--- and asset tables and, when available, the zhparser extension.
+-- One SQL file, safe to run again (every statement is idempotent), with no psql meta-commands, so it runs
+-- unchanged from psycopg and from the patched Immich server (sql.raw). It is a jinja2 template for one
+-- name only: where the OCR boxes live (ocr_storage, below); db_extension/installer.py and the series'
+-- start-up installer render it. Everything lives in schema immich_aio; the only objects outside it are
+-- the immich_aio_* triggers on the OCR tables and the asset table and, when available, zhparser.
 --
 -- The file contains no backslashes: regular expressions are assembled with chr() so the text can be
 -- embedded in any host language's string literal without escaping surprises.
 --
--- Needs: Immich >= v2.2 tables asset, asset_ocr, smart_search (pgvector's vector type), PostgreSQL >= 14
+-- Needs: Immich tables asset, smart_search (pgvector's vector type) and OCR storage, PostgreSQL >= 14
 -- with UTF8 database encoding. Set immich_aio.skip_backfill = 'on' in the session to skip the initial
 -- backfill (then run 'immich-aio db backfill', or immich_aio.reconcile()).
 --
@@ -20,6 +21,13 @@
 -- Safe to leave behind for a stock Immich: nothing outside schema immich_aio depends on it, nothing of it
 -- depends on a column of Immich's tables (a later upstream migration may alter or drop any of them), and in
 -- 'patched-server' mode its triggers do nothing for connections other than the patched server's.
+
+-- ocr_storage: "native" (Immich >= v2.2: its asset_ocr, and asset_job_status."ocrAt" for the OCR runs) or
+-- "immich_aio_ocr" (the v1 series, whose server OCRs into immich_aio_ocr.asset_ocr/asset_ocr_job: see
+-- ocr_storage.sql); both have the same columns.
+{%- set native = (ocr_storage | default("native")) == "native" %}
+{%- set ocr_boxes = "asset_ocr" if native else "immich_aio_ocr.asset_ocr" %}
+{%- set ocr_runs = "asset_job_status" if native else "immich_aio_ocr.asset_ocr_job" %}
 
 DO $check$
 BEGIN
@@ -33,11 +41,11 @@ BEGIN
     RAISE EXCEPTION 'immich_aio: the pgvector extension (vector) is not installed in this database'
       USING HINT = 'Immich installs it on first start; run CREATE EXTENSION vector as a superuser otherwise.';
   END IF;
-  IF to_regclass('asset') IS NULL OR to_regclass('smart_search') IS NULL OR to_regclass('asset_ocr') IS NULL
-     OR to_regclass('asset_job_status') IS NULL THEN
-    RAISE EXCEPTION 'immich_aio: Immich tables asset, asset_job_status, smart_search and asset_ocr not found in search_path %',
+  IF to_regclass('asset') IS NULL OR to_regclass('smart_search') IS NULL OR to_regclass('{{ ocr_boxes }}') IS NULL
+     OR to_regclass('{{ ocr_runs }}') IS NULL THEN
+    RAISE EXCEPTION 'immich_aio: Immich tables asset, smart_search, {{ ocr_boxes }} and {{ ocr_runs }} not found in search_path %',
       current_setting('search_path')
-      USING HINT = 'Point the connection at Immich''s database; Immich v2.2 or newer is required.';
+      USING HINT = 'Point the connection at Immich''s database: Immich v2.2 or newer, or a release patched by immich-aio.';
   END IF;
 END
 $check$;
@@ -591,7 +599,7 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM immich_aio.meta WHERE key = 'ocr_at_filled') THEN
     -- documents kept by an earlier version were current: take their asset's last run as theirs
     UPDATE immich_aio.asset_ocr_document d SET "ocrAt" = j."ocrAt"
-      FROM asset_job_status j WHERE j."assetId" = d."assetId";
+      FROM {{ ocr_runs }} j WHERE j."assetId" = d."assetId";
     INSERT INTO immich_aio.meta VALUES ('ocr_at_filled', clock_timestamp()::text);
   END IF;
 END
@@ -620,7 +628,7 @@ CREATE OR REPLACE FUNCTION immich_aio.box_weight(height double precision, talles
 CREATE OR REPLACE FUNCTION immich_aio.visible_box(box text) RETURNS text
   LANGUAGE sql STABLE
   RETURN CASE WHEN EXISTS (SELECT 1 FROM pg_attribute
-                           WHERE attrelid = 'asset_ocr'::regclass AND attname = 'isVisible' AND NOT attisdropped)
+                           WHERE attrelid = '{{ ocr_boxes }}'::regclass AND attname = 'isVisible' AND NOT attisdropped)
               THEN quote_ident(box) || '."isVisible"' ELSE 'true' END;
 
 -- Documents whose asset has no visible box left (deleted assets, boxes hidden or gone).
@@ -631,7 +639,7 @@ CREATE OR REPLACE FUNCTION immich_aio.orphan_documents() RETURNS SETOF uuid
   LANGUAGE sql STABLE
 AS $orphans$
   SELECT d."assetId" FROM immich_aio.asset_ocr_document d
-  WHERE NOT EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND %1$s)
+  WHERE NOT EXISTS (SELECT 1 FROM {{ ocr_boxes }} o WHERE o."assetId" = d."assetId" AND %1$s)
 $orphans$
 $definition$, immich_aio.visible_box('o'));
 END
@@ -656,7 +664,7 @@ DECLARE
 BEGIN
   DELETE FROM immich_aio.asset_ocr_document d
   WHERE d."assetId" = ANY (asset_ids)
-    AND NOT EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = d."assetId" AND %1$s);
+    AND NOT EXISTS (SELECT 1 FROM {{ ocr_boxes }} o WHERE o."assetId" = d."assetId" AND %1$s);
 
   -- One set-based statement (the tokenizer is inlined and planned once for all boxes): each box's
   -- token positions are shifted past the previous boxes' and carry the box's weight, the same result
@@ -668,7 +676,7 @@ BEGIN
          -- holds) hashed the whole asset table for every rebuild
          (SELECT a."ownerId" FROM asset a WHERE a.id = grams."assetId"),
          (SELECT immich_aio.searchable(a.visibility::text, a."deletedAt") FROM asset a WHERE a.id = grams."assetId"),
-         (SELECT j."ocrAt" FROM asset_job_status j WHERE j."assetId" = grams."assetId")
+         (SELECT j."ocrAt" FROM {{ ocr_runs }} j WHERE j."assetId" = grams."assetId")
   FROM (
   SELECT shifted."assetId",
          coalesce(string_agg(immich_aio.quote_lexeme(shifted.token) || ':'
@@ -692,7 +700,7 @@ BEGIN
                row_number() OVER (PARTITION BY o."assetId" ORDER BY least(o.y1, o.y2), least(o.x1, o.x4), o.id)
                  AS box_number,
                count(*) OVER (PARTITION BY o."assetId") AS box_count
-        FROM asset_ocr o
+        FROM {{ ocr_boxes }} o
         WHERE o."assetId" = ANY (asset_ids) AND %1$s
       ) AS b
       LEFT JOIN LATERAL immich_aio.tokens(b.text) AS tok ON true
@@ -702,7 +710,7 @@ BEGIN
   ) AS grams
   LEFT JOIN LATERAL (
     SELECT immich_aio.tsvector_agg(immich_aio.segmenter_document(o.text)) AS document
-    FROM asset_ocr o
+    FROM {{ ocr_boxes }} o
     WHERE use_segmenter AND o."assetId" = grams."assetId" AND %1$s
   ) AS zh ON true
   ON CONFLICT ("assetId") DO UPDATE
@@ -786,6 +794,49 @@ BEGIN
 END
 $trg$;
 
+{%- if native %}
+-- Carry-over: a library that ran a release of the v1 series (OCR in schema immich_aio_ocr, see
+-- ocr_storage.sql) and now runs Immich >= v2.2 keeps its OCR. Every asset OCR'd there and not OCR'd by
+-- Immich itself since (a stock v2.2+ may have run in between) gets its boxes in asset_ocr, its text in
+-- ocr_search (upstream's trigram filter) and its run in asset_job_status."ocrAt", so Immich does not read
+-- the photo again and its document stays as it is; then the old storage goes. Before the triggers below
+-- exist on a library that never ran a native release, so nothing is rebuilt.
+DO $carry_over$
+DECLARE
+  carried integer;
+BEGIN
+  IF to_regclass('immich_aio_ocr.asset_ocr') IS NULL OR to_regclass('immich_aio_ocr.asset_ocr_job') IS NULL THEN
+    RETURN;
+  END IF;
+  CREATE TEMPORARY TABLE immich_aio_carried ON COMMIT DROP AS
+    SELECT r."assetId", r."ocrAt" FROM immich_aio_ocr.asset_ocr_job r
+    JOIN asset a ON a.id = r."assetId"
+    WHERE r."ocrAt" IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM asset_job_status j WHERE j."assetId" = r."assetId" AND j."ocrAt" IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM asset_ocr n WHERE n."assetId" = r."assetId");
+  INSERT INTO asset_ocr (id, "assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text)
+    SELECT o.id, o."assetId", o.x1, o.y1, o.x2, o.y2, o.x3, o.y3, o.x4, o.y4, o."boxScore", o."textScore", o.text
+    FROM immich_aio_ocr.asset_ocr o JOIN immich_aio_carried c ON c."assetId" = o."assetId";
+  IF to_regclass('ocr_search') IS NOT NULL THEN
+    INSERT INTO ocr_search ("assetId", text)
+      SELECT o."assetId", string_agg(btrim(o.text), ' ' ORDER BY least(o.y1, o.y2), least(o.x1, o.x4), o.id)
+      FROM immich_aio_ocr.asset_ocr o JOIN immich_aio_carried c ON c."assetId" = o."assetId"
+      GROUP BY o."assetId"
+      ON CONFLICT ("assetId") DO NOTHING;
+  END IF;
+  INSERT INTO asset_job_status ("assetId", "ocrAt")
+    SELECT c."assetId", c."ocrAt" FROM immich_aio_carried c
+    ON CONFLICT ("assetId") DO UPDATE SET "ocrAt" = excluded."ocrAt" WHERE asset_job_status."ocrAt" IS NULL;
+  GET DIAGNOSTICS carried = ROW_COUNT;
+  DROP TABLE immich_aio_carried;
+  DROP SCHEMA immich_aio_ocr CASCADE;
+  INSERT INTO immich_aio.meta VALUES ('carried_over', carried::text)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+  RAISE NOTICE 'immich_aio: carried the OCR of % assets over from immich_aio_ocr', carried;
+END
+$carry_over$;
+{%- endif %}
+
 -- The triggers, created for the sync mode: in 'patched-server' mode each has a WHEN clause on the
 -- connection's application_name (a setting read, no table, no column), so for any other connection the
 -- statement or row goes on as if the trigger did not exist.
@@ -796,20 +847,20 @@ DECLARE
                                 immich_aio.server_application_name())
                     ELSE '' END;
 BEGIN
-  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_insert AFTER INSERT ON asset_ocr'
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_insert AFTER INSERT ON {{ ocr_boxes }}'
     ' REFERENCING NEW TABLE AS immich_aio_new_rows FOR EACH STATEMENT' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_insert()';
-  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_update AFTER UPDATE ON asset_ocr'
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_update AFTER UPDATE ON {{ ocr_boxes }}'
     ' REFERENCING OLD TABLE AS immich_aio_old_rows NEW TABLE AS immich_aio_new_rows FOR EACH STATEMENT' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_update()';
-  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_delete AFTER DELETE ON asset_ocr'
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_delete AFTER DELETE ON {{ ocr_boxes }}'
     ' REFERENCING OLD TABLE AS immich_aio_old_rows FOR EACH STATEMENT' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_delete()';
-  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_truncate AFTER TRUNCATE ON asset_ocr FOR EACH STATEMENT' || gate
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_truncate AFTER TRUNCATE ON {{ ocr_boxes }} FOR EACH STATEMENT' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_truncate()';
   EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE ON asset FOR EACH ROW' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_visibility_change()';
-  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_job_status AFTER INSERT OR UPDATE ON asset_job_status'
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_job_status AFTER INSERT OR UPDATE ON {{ ocr_runs }}'
     ' FOR EACH ROW' || gate || ' EXECUTE FUNCTION immich_aio.on_asset_job_status_change()';
 END
 $triggers$;
@@ -825,7 +876,7 @@ DECLARE
 BEGIN
   SELECT array_agg(a ORDER BY a) INTO ids FROM (
     -- a plain range condition, so the scan walks Immich's index on asset_ocr("assetId")
-    SELECT DISTINCT o."assetId" AS a FROM asset_ocr o
+    SELECT DISTINCT o."assetId" AS a FROM {{ ocr_boxes }} o
     WHERE o."assetId" > coalesce(after_id, '00000000-0000-0000-0000-000000000000'::uuid)
     ORDER BY 1 LIMIT batch_size
   ) AS next_ids;
@@ -861,11 +912,11 @@ AS $reconcile_begin$
 BEGIN
   INSERT INTO immich_aio.reconcile_queue ("assetId")
     SELECT coalesce(boxes."assetId", d."assetId")
-    FROM (SELECT o."assetId", count(*) AS n FROM asset_ocr o WHERE %1$s GROUP BY o."assetId") AS boxes
+    FROM (SELECT o."assetId", count(*) AS n FROM {{ ocr_boxes }} o WHERE %1$s GROUP BY o."assetId") AS boxes
     FULL JOIN immich_aio.asset_ocr_document d ON d."assetId" = boxes."assetId"
     WHERE boxes."assetId" IS NULL OR d."assetId" IS NULL OR d."boxCount" <> boxes.n
     UNION
-    SELECT j."assetId" FROM asset_job_status j
+    SELECT j."assetId" FROM {{ ocr_runs }} j
     JOIN immich_aio.asset_ocr_document d ON d."assetId" = j."assetId"
     WHERE j."ocrAt" IS DISTINCT FROM d."ocrAt"
     ON CONFLICT DO NOTHING;
@@ -924,7 +975,7 @@ DO $initial_backfill$
 BEGIN
   IF coalesce(current_setting('immich_aio.skip_backfill', true), '') <> 'on'
      AND NOT EXISTS (SELECT 1 FROM immich_aio.meta WHERE key = 'backfilled') THEN
-    PERFORM immich_aio.refresh_documents(ARRAY(SELECT DISTINCT "assetId" FROM asset_ocr));
+    PERFORM immich_aio.refresh_documents(ARRAY(SELECT DISTINCT "assetId" FROM {{ ocr_boxes }}));
     INSERT INTO immich_aio.meta VALUES ('backfilled', clock_timestamp()::text)
       ON CONFLICT (key) DO NOTHING;
   END IF;

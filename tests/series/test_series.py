@@ -14,6 +14,7 @@ import opencc
 import pytest
 from unidiff import PatchSet
 
+from db_extension.installer import install_script
 from ml_service.models.clip_names import CN_CLIP_MODELS
 from patcher import manifest, placement
 from patcher.releases import KNOWN_RELEASES
@@ -166,12 +167,12 @@ def test_every_placement_renders_for_every_release(series: manifest.Series) -> N
 
 @by_name
 def test_the_start_up_installer_inlines_the_db_extension_sql_verbatim(series: manifest.Series) -> None:
-    source = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
     for tag in releases(series):
+        storage = series.variables(tag).get("ocr_storage", "native")
         body = rendered(series, INSTALLER, tag)
         literals = re.findall(r"^const install = (\".*\");$", body, flags=re.MULTILINE)
         assert len(literals) == 1
-        assert json.loads(literals[0]) == source, tag
+        assert json.loads(literals[0]) == install_script(storage), tag
         assert "await sql.raw(install).execute(trx);" in body
         assert "set_config('immich_aio.sync_mode', 'patched-server', true)" in body
 
@@ -181,7 +182,7 @@ def test_the_server_tags_its_connections_with_the_name_the_triggers_run_for(seri
     body = rendered(series, INSTALLER, series.base)
     declared = r"^export const IMMICH_AIO_APPLICATION_NAME = '([\w-]+)';$"
     (name,) = re.findall(declared, body, flags=re.MULTILINE)
-    install = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    install = install_script()
     assert re.search(
         rf"FUNCTION immich_aio\.server_application_name\(\) RETURNS text\n.*\n  RETURN '{name}';", install
     )
@@ -220,7 +221,7 @@ def test_the_placed_specs_expect_the_visibility_the_release_passes(series: manif
 @by_name
 def test_the_ranking_code_scores_only_through_the_db_extension_functions(series: manifest.Series) -> None:
     body = rendered(series, RANKING, series.base)
-    install = (ROOT / "db_extension" / "sql" / "install.sql").read_text(encoding="utf-8")
+    install = install_script()
     used = set(re.findall(r"immich_aio\.(\w+)\(", body)) | set(re.findall(r"immich_aio\.(\w+)`", body))
     assert used == {"ocr_query", "ocr_rank", "hybrid_score", "asset_ocr_document"}
     for name in used - {"asset_ocr_document"}:
