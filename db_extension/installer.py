@@ -18,8 +18,11 @@ SyncMode = Literal["always", "patched-server"]
 SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
 #: Where the OCR boxes live: Immich's own asset_ocr (v2.2+) or the v1 series' schema (ocr_storage.sql).
 OcrStorage = Literal["native", "immich_aio_ocr"]
-#: The table of each storage that says a database has it.
-STORAGE_TABLES: dict[OcrStorage, str] = {"native": "asset_ocr", "immich_aio_ocr": "immich_aio_ocr.asset_ocr"}
+#: The boxes table and the runs table ("ocrAt") of each storage (install.sql names the same for its SQL).
+STORAGE_TABLES: dict[OcrStorage, tuple[str, str]] = {
+    "native": ("asset_ocr", "asset_job_status"),
+    "immich_aio_ocr": ("immich_aio_ocr.asset_ocr", "immich_aio_ocr.asset_ocr_job"),
+}
 
 
 def sql_text(name: str) -> str:
@@ -39,7 +42,7 @@ def detect_storage(conn: Any) -> OcrStorage:
     """The OCR storage of a database: Immich's own where it exists, else the v1 series' (else native)."""
     storages: tuple[OcrStorage, ...] = get_args(OcrStorage)
     for storage in storages:
-        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (STORAGE_TABLES[storage],)).fetchone()[0]:
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (STORAGE_TABLES[storage][0],)).fetchone()[0]:
             return storage
     return "native"
 
@@ -130,7 +133,7 @@ def _status(conn: Any) -> Status:
     zhparser = bool(one("SELECT count(*) FROM pg_available_extensions WHERE name = 'zhparser'"))
     pgvector = one("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     installed = one(f"SELECT to_regclass('{SCHEMA}.meta') IS NOT NULL")
-    ocr_table = STORAGE_TABLES[detect_storage(conn)]
+    ocr_table = STORAGE_TABLES[detect_storage(conn)][0]
     has_ocr_table = one(f"SELECT to_regclass('{ocr_table}') IS NOT NULL")
     if not installed:
         return Status(False, None, None, zhparser, pgvector, 0, 0, ())

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from db_extension.installer import STORAGE_TABLES, detect_storage
 from e2e.immich_api import ImmichClient
 from e2e.supervisor import Supervisor, wait_until
 
@@ -37,13 +38,19 @@ class Library:
         with psycopg.connect(self.database_url, autocommit=True) as connection:
             return list(connection.execute(sql, params).fetchall())
 
+    def ocr_tables(self) -> tuple[str, str]:
+        """Where this release keeps OCR boxes and runs: Immich's own tables (v2.2+) or the v1 series'."""
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            return STORAGE_TABLES[detect_storage(connection)]
+
     def ocr_done_at(self) -> dict[str, Any]:
-        rows = self.query('SELECT "assetId"::text, "ocrAt" FROM asset_job_status WHERE "ocrAt" IS NOT NULL')
+        runs = self.ocr_tables()[1]
+        rows = self.query(f'SELECT "assetId"::text, "ocrAt" FROM {runs} WHERE "ocrAt" IS NOT NULL')
         return {str(asset): stamp for asset, stamp in rows}
 
     def ocr_rows(self) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
-        for asset, row_id in self.query('SELECT "assetId"::text, id::text FROM asset_ocr'):
+        for asset, row_id in self.query(f'SELECT "assetId"::text, id::text FROM {self.ocr_tables()[0]}'):
             result.setdefault(str(asset), set()).add(str(row_id))
         return result
 
