@@ -57,14 +57,23 @@ def conflicts(tree: Path, placements: list[Placement]) -> list[HunkConflict]:
 
 
 def digests(placements: list[Placement], root: Path, context: dict[str, object]) -> dict[str, str]:
-    """sha256 of what each placement writes now (for strings: the table merged), by destination: tells a
+    """sha256 of what each placement writes now (for strings: the tables merged), by destination: tells a
     stale placed file apart."""
-    return {p.dest: hashlib.sha256(render(p, root, context)).hexdigest() for p in placements}
+    return _by_destination([(p.dest, render(p, root, context)) for p in placements])
+
+
+def _by_destination(bodies: list[tuple[str, bytes]]) -> dict[str, str]:
+    # Several strings tables may merge into one locale file (a series' own beside the shared ones): one
+    # digest over them in order; a destination with one placement keeps the sha256 of its body.
+    hashes: dict[str, hashlib._Hash] = {}
+    for dest, body in bodies:
+        hashes.setdefault(dest, hashlib.sha256()).update(body)
+    return {dest: digest.hexdigest() for dest, digest in hashes.items()}
 
 
 def place(tree: Path, placements: list[Placement], root: Path, context: dict[str, object]) -> dict[str, str]:
     """Write every placement and merge every strings table; returns digests() of what was applied."""
-    written = {}
+    written: list[tuple[str, bytes]] = []
     for placement in placements:
         target = tree / placement.dest
         body = render(placement, root, context)
@@ -79,5 +88,5 @@ def place(tree: Path, placements: list[Placement], root: Path, context: dict[str
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
-        written[placement.dest] = hashlib.sha256(body).hexdigest()
-    return written
+        written.append((placement.dest, body))
+    return _by_destination(written)
