@@ -45,9 +45,7 @@ def test_ocr_kept_when_rows_and_stamps_are_as_before_also_with_a_new_asset() -> 
     fake = FakeLibrary()
     seen = seen_after(fake)
     fake.rows["a3"], fake.stamps["a3"] = {"r9"}, "2026-12-01 11:00"  # a stock stage's upload
-    assert (
-        switch.ocr_kept(cast(Library, fake), seen) == "2 assets keep their ocrAt and their 3 asset_ocr rows"
-    )
+    assert switch.ocr_kept(cast(Library, fake), seen) == "2 assets keep their ocrAt and their 3 OCR boxes"
 
 
 @pytest.mark.parametrize("change", ["stamp", "rows"])
@@ -72,3 +70,12 @@ def test_ocr_results_are_recorded_then_compared_in_order() -> None:
     fake.answers["ocr:发票"] = ["a2", "a1"]
     with pytest.raises(checks.CheckFailed, match="ocr:发票"):
         switch.same_ocr_results(cast(Library, fake), seen)
+
+
+def test_a_library_is_whole_when_every_table_it_had_keeps_its_rows() -> None:
+    before = {"asset": 10, "ocr boxes": 43}  # a v1-series stage: no ocr_search yet
+    assert switch.same_library(before, {"asset": 10, "ocr boxes": 43, "ocr_search": 10})
+    assert not switch.same_library(before, {"asset": 9, "ocr boxes": 43, "ocr_search": 10})
+    assert not switch.same_library(
+        {**before, "ocr_search": 10}, {"asset": 10, "ocr boxes": 43, "ocr_search": 9}
+    )
