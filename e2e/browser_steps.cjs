@@ -104,7 +104,8 @@ async function main() {
       const viewer = page.locator('#immich-asset-viewer');
       await viewer.waitFor();
       // the app is ready when the photo itself has loaded and the network has gone quiet
-      await viewer.locator('img').first().waitFor({ state: 'visible' });
+      // (before v2.2 the viewer's first img is a hidden, blurred backdrop: wait for one that shows)
+      await viewer.locator('img:visible').first().waitFor({ state: 'visible' });
       await page.waitForLoadState('networkidle');
       return `viewer open for ${input.assetId}`;
     });
