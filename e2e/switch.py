@@ -165,9 +165,8 @@ def run_stage(
         build_data = build.build_data_dir(tree, run_dir / f"build-data-{number}")
         url = services.start_immich(supervisor, ports, support, tree, node, build_data)
         library = Library(ImmichClient(url), support.database_url, supervisor, support.ml_url)
-        wait_until(
-            lambda: "Finished running migrations" in stage_log(supervisor, log_start), 120, "migrations"
-        )
+        markers = migrations_done_markers(stage)
+        wait_until(lambda: any(m in stage_log(supervisor, log_start) for m in markers), 120, "migrations")
         time.sleep(5)  # the microservices worker's own bootstrap (config, jobs) after the migrations
         supervisor.check_alive()
         failures = [line for line in stage_log(supervisor, log_start).splitlines() if has_failure(line)]
@@ -200,6 +199,14 @@ def run_stage(
     finally:
         library.client.close()
         supervisor.stop("immich")
+
+
+def migrations_done_markers(stage: Stage) -> tuple[str, ...]:
+    """Log lines that say the migrations are over. Before v2.2 Immich logs "Finished running migrations"
+    at debug level only; its storage check, which starts once the database is ready, says it there."""
+    if parse(stage.version) >= parse("v2.2.0"):
+        return ("Finished running migrations",)
+    return ("Finished running migrations", "Verifying system mount folder checks")
 
 
 def log_size(supervisor: Supervisor) -> int:
