@@ -41,12 +41,13 @@ async function openViewerMenu(page, attempts = 3) {
   for (let attempt = 1; attempt <= attempts; attempt++) {
     await more.waitFor({ state: 'visible' });
     await more.click();
-    const menu = page.getByRole('menu').last();
+    const menu = page.locator('[role="menu"]:visible').last();
     try {
       await menu.waitFor({ state: 'visible', timeout: 5000 });
       return menu;
     } catch {
-      await page.keyboard.press('Escape').catch(() => {});
+      // Escape closes a half-open menu, but with none open it closes the viewer itself
+      if (await page.locator('[role="menu"]').count()) await page.keyboard.press('Escape').catch(() => {});
     }
   }
   throw new Error(`the viewer's More menu did not open after ${attempts} clicks`);
