@@ -3,8 +3,10 @@
 The build mirrors Immich's server/Dockerfile: `pnpm install --frozen-lockfile` (only the builds the tree's
 pnpm-workspace.yaml allows, e.g. sharp and bcrypt, run their install scripts), then
 `pnpm --filter @immich/sdk --filter @immich/plugin-sdk --filter immich build` for the server and
-`pnpm --filter @immich/sdk --filter immich-web build` for the web app. The image serves `web/build` from
-`$IMMICH_BUILD_DATA/www`; `build_data_dir` lays out that directory for a run.
+`pnpm --filter @immich/sdk --filter immich-web build` for the web app. Releases before v1.139 lock each
+package with npm: as their Dockerfile, `npm ci` and `npm run build` in server/, then in
+open-api/typescript-sdk/ and web/. The image serves `web/build` from `$IMMICH_BUILD_DATA/www`;
+`build_data_dir` lays out that directory for a run.
 A build is done once per tree content: a fingerprint of the tree is stored after a successful build and
 an unchanged tree is not built again.
 """
@@ -27,7 +29,7 @@ from patcher.node import Toolchain, prepare
 STAMP = "node_modules/.immich-aio-e2e-build.json"
 # the smallest valid WebAssembly module: magic number and version 1, no sections
 EMPTY_WASM_MODULE = b"\x00asm\x01\x00\x00\x00"
-PNPM_ENV = {"COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
+BUILD_ENV = {"COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "SHARP_IGNORE_GLOBAL_LIBVIPS": "true"}
 
 
 class BuildError(RuntimeError):
@@ -45,16 +47,11 @@ class BuildResult:
 
 
 def find_toolchain(tree: Path) -> Toolchain:
-    """Node and pnpm as the tree asks for them, via the patcher's toolchain discovery (cached installs)."""
+    """Node and pnpm or npm as the tree asks for them (the patcher's toolchain discovery, cached installs)."""
     try:
-        toolchain = prepare(tree)
+        return prepare(tree)
     except PatcherError as error:
         raise BuildError(str(error)) from error
-    if toolchain.package_manager != "pnpm":
-        raise BuildError(
-            f"{tree} uses {toolchain.package_manager}; the e2e build supports pnpm trees (v1.144+)"
-        )
-    return toolchain
 
 
 def tree_fingerprint(tree: Path) -> str:
@@ -91,13 +88,26 @@ def fill_absent_assets(tree: Path) -> list[str]:
     return added
 
 
-def _run_step(name: str, argv: list[str], tree: Path, env: dict[str, str], log_dir: Path) -> float:
+@dataclass(frozen=True)
+class BuildStep:
+    """One command of the build, run in `folder` of the tree."""
+
+    argv: list[str]
+    folder: str = "."
+
+
+def _run_step(name: str, step: BuildStep, tree: Path, env: dict[str, str], log_dir: Path) -> float:
     log_path = log_dir / f"build-{name}.log"
     started = time.monotonic()
     with log_path.open("wb") as log:
         # nice: the web build saturates both cores; let interactive work and other jobs go first.
         result = subprocess.run(
-            ["nice", "-n", "10", *argv], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+            ["nice", "-n", "10", *step.argv],
+            cwd=tree / step.folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     if result.returncode != 0:
         tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
@@ -143,6 +153,33 @@ def build_commands(pnpm: str, store: list[str], web: bool) -> dict[str, list[str
     }
 
 
+# folder -> the step name of its build, in build order
+NPM_PACKAGES = {"server": "server", "open-api/typescript-sdk": "sdk", "web": "web"}
+
+
+def npm_build_commands(npm: list[str], cache: list[str], web: bool) -> dict[str, BuildStep]:
+    """The build of a tree whose packages each lock with npm (v1.138 and before), as its Dockerfile runs it.
+
+    Install scripts run (sharp and bcrypt build or fetch their binaries in them); the web app links the
+    SDK as `file:../open-api/typescript-sdk`, so the SDK is built before the web app is installed.
+    """
+    steps: dict[str, BuildStep] = {}
+    for folder, name in NPM_PACKAGES.items():
+        if not web and name != "server":
+            continue
+        steps[f"install_{name}"] = BuildStep([*npm, "ci", *cache], folder)
+        steps[name] = BuildStep([*npm, "run", "build"], folder)
+    return steps
+
+
+def toolchain_build_commands(toolchain: Toolchain, cache: Path, web: bool) -> dict[str, BuildStep]:
+    """The build steps for the tree's own package manager, with its store or cache under `cache`."""
+    if toolchain.package_manager == "npm":
+        return npm_build_commands(list(toolchain.command), ["--cache", str(cache / "npm-cache")], web)
+    store = ["--store-dir", str(cache / "pnpm-store")]
+    return {name: BuildStep(argv) for name, argv in build_commands(toolchain.command[0], store, web).items()}
+
+
 def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False, web: bool = True) -> BuildResult:
     """Install dependencies and build server (+ web unless `web=False`), unless this tree was built before."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -153,12 +190,10 @@ def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False, web:
     if not force and is_built(tree, previous, fingerprint, web):
         return BuildResult(tree, fingerprint, reused=True)
     toolchain = find_toolchain(tree)
-    env = {**toolchain.env(), **PNPM_ENV}
-    pnpm = toolchain.command[0]
-    store = ["--store-dir", str(cache / "pnpm-store")]
+    env = {**toolchain.env(), **BUILD_ENV}
     result = BuildResult(tree, fingerprint, reused=False)
-    for step, argv in build_commands(pnpm, store, web).items():
-        result.steps[step] = _run_step(step, argv, tree, env, log_dir)
+    for name, step in toolchain_build_commands(toolchain, cache, web).items():
+        result.steps[name] = _run_step(name, step, tree, env, log_dir)
     record = {"fingerprint": fingerprint, "steps": result.steps, "web": web}
     stamp.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return result

@@ -174,3 +174,18 @@ def test_a_server_only_build_is_reused_only_when_the_web_app_is_not_wanted(tree:
     # stamps written before server-only builds existed always stood for a full build
     assert build.is_built(tree, {"fingerprint": "f"}, "f", web=True)
     assert not build.is_built(tree, {}, "f", web=False)
+
+
+def test_an_npm_tree_is_built_package_by_package_as_its_dockerfile_does() -> None:
+    npm = ["node", "npm-cli.js"]
+    full = build.npm_build_commands(npm, ["--cache", "/c"], web=True)
+    assert list(full) == ["install_server", "server", "install_sdk", "sdk", "install_web", "web"]
+    assert full["install_server"] == build.BuildStep([*npm, "ci", "--cache", "/c"], "server")
+    assert full["install_web"].folder == "web"
+    # the web app links the SDK by file:, so the SDK is built before the web app installs
+    assert list(full).index("sdk") < list(full).index("install_web")
+    server_only = build.npm_build_commands(npm, [], web=False)
+    assert server_only == {
+        "install_server": build.BuildStep([*npm, "ci"], "server"),
+        "server": build.BuildStep([*npm, "run", "build"], "server"),
+    }
