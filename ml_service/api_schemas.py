@@ -9,6 +9,7 @@ from typing import Any
 
 from ml_service.config import Settings
 from ml_service.models.clip.checkpoint import checkpoint_path
+from ml_service.models.clip.script import TEXT_CONVERSIONS
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from ml_service.protocol import MAX_RESOLUTION_LIMIT
 
@@ -70,7 +71,14 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
             "modelName": _clip_model_name(settings),
             "options": {
                 **options,
-                "properties": {"language": {"type": ["string", "null"], "examples": ["zh-CN"]}},
+                "properties": {
+                    "language": {"type": ["string", "null"], "examples": ["zh-CN"]},
+                    "textConversion": {
+                        "enum": [*TEXT_CONVERSIONS, None],
+                        "description": "How a textual query is read in Simplified Chinese before it is "
+                        "encoded (off: as typed); absent: the service's IMMICH_AIO_ML_CLIP_TEXT_CONVERSION.",
+                    },
+                },
             },
         },
     }

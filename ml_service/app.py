@@ -206,7 +206,8 @@ async def _predict_local(
         if parsed.clip.kind == "visual" and image is not None:
             response[CLIP] = embedding_json(await service.encode_image(parsed.clip.model, image))
         elif text is not None:
-            response[CLIP] = embedding_json(await service.encode_text(parsed.clip.model, text))
+            vector = await service.encode_text(parsed.clip.model, text, parsed.clip.text_conversion)
+            response[CLIP] = embedding_json(vector)
     if parsed.ocr is not None and image is not None:
         response[OCR] = (await service.ocr(image, parsed.ocr.options)).as_immich()
     if parsed.remote and service.proxy is not None:

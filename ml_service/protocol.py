@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from ml_service.config import Settings, unknown_ocr_model
 from ml_service.errors import bad_request, unprocessable
+from ml_service.models.clip.script import TEXT_CONVERSIONS, TextConversion
 from ml_service.models.ocr import (
     DEFAULT_DETECTION_MIN_SCORE,
     DEFAULT_MAX_RESOLUTION,
@@ -29,6 +30,8 @@ class ClipRequest:
 
     kind: str  # "visual" or "textual"
     model: str
+    # the request's own script conversion of a textual query; None: the service's setting
+    text_conversion: TextConversion | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,19 @@ def _parse_clip(raw: Any, settings: Settings) -> ClipRequest | None:
     if language is not None and not isinstance(language, str):
         raise unprocessable("clip.textual.options.language must be a string")
     served = settings.resolve_clip_name(requested)
-    return ClipRequest(kind, served) if served is not None else None
+    return ClipRequest(kind, served, _text_conversion(options)) if served is not None else None
+
+
+def _text_conversion(options: dict[str, Any]) -> TextConversion | None:
+    value = options.get("textConversion")
+    if value is None:
+        return None
+    for conversion in TEXT_CONVERSIONS:
+        if value == conversion:
+            return conversion
+    raise unprocessable(
+        f"clip.textual.options.textConversion must be one of {', '.join(TEXT_CONVERSIONS)}, got {value!r}"
+    )
 
 
 def _ocr_model(detection: str, recognition: str, settings: Settings) -> str:

@@ -12,7 +12,7 @@ from ml_service.config import Settings
 from ml_service.imaging import decode_image
 from ml_service.limits import InferenceLimiter
 from ml_service.metrics import Metrics
-from ml_service.models.clip.script import to_simplified
+from ml_service.models.clip.script import TextConversion, to_simplified
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.ocr import OcrModel, OcrOptions, OcrResult
@@ -78,8 +78,11 @@ class MlService:
             vector: NDArray[np.float32] = await self._timed(model.task, model_name, model.predict, image)
             return vector
 
-    async def encode_text(self, model_name: str, text: str) -> NDArray[np.float32]:
-        text = to_simplified(text, self.settings.clip_text_conversion)
+    async def encode_text(
+        self, model_name: str, text: str, conversion: TextConversion | None = None
+    ) -> NDArray[np.float32]:
+        """The text's embedding, read in Simplified by `conversion` (the service's setting when None)."""
+        text = to_simplified(text, conversion or self.settings.clip_text_conversion)
         async with self.registry.use(ClipTextualModel.task, model_name, ClipTextualModel) as model:
             vector: NDArray[np.float32] = await self._timed(model.task, model_name, model.predict, text)
             return vector

@@ -43,9 +43,13 @@ def test_odd_text_never_raises() -> None:
 
 
 def embeddings(
-    client_of: Callable[[Settings], httpx.AsyncClient], settings: Settings, *texts: str
+    client_of: Callable[[Settings], httpx.AsyncClient],
+    settings: Settings,
+    *texts: str,
+    conversion: str | None = None,
 ) -> list[np.ndarray]:
-    entries = json.dumps({"clip": {"textual": {"modelName": CLIP_NAME}}})
+    options = {} if conversion is None else {"options": {"textConversion": conversion}}
+    entries = json.dumps({"clip": {"textual": {"modelName": CLIP_NAME, **options}}})
 
     async def ask() -> list[np.ndarray]:
         async with client_of(settings) as client:
@@ -70,6 +74,38 @@ def test_a_traditional_query_encodes_as_its_simplified_form(
     off = make_settings(clip_weights_dir=clip_weights_dir, clip_text_conversion="off")
     traditional, simplified = embeddings(asgi_client, off, "臺北車站的發票", "台北车站的发票")
     assert float(traditional @ simplified) < 0.999, "without the conversion the scripts encode differently"
+
+
+def test_the_request_option_overrides_the_setting(
+    make_settings: Callable[..., Settings],
+    asgi_client: Callable[[Settings], httpx.AsyncClient],
+    clip_weights_dir: Path,
+) -> None:
+    on = make_settings(clip_weights_dir=clip_weights_dir)
+    pair = ("臺北車站的發票", "台北车站的发票")
+    traditional, simplified = embeddings(asgi_client, on, *pair, conversion="off")
+    assert float(traditional @ simplified) < 0.999, "the request turned the conversion off"
+    off = make_settings(clip_weights_dir=clip_weights_dir, clip_text_conversion="off")
+    traditional, simplified = embeddings(asgi_client, off, *pair, conversion="tw2sp")
+    assert float(traditional @ simplified) > 0.99999, "the request turned the conversion on"
+
+
+def test_an_unknown_request_conversion_is_a_422_naming_the_choices(
+    make_settings: Callable[..., Settings],
+    asgi_client: Callable[[Settings], httpx.AsyncClient],
+    clip_weights_dir: Path,
+) -> None:
+    settings = make_settings(clip_weights_dir=clip_weights_dir)
+
+    async def ask(conversion: object) -> httpx.Response:
+        entries = {"clip": {"textual": {"modelName": CLIP_NAME, "options": {"textConversion": conversion}}}}
+        async with asgi_client(settings) as client:
+            return await client.post("/predict", data={"entries": json.dumps(entries), "text": "發票"})
+
+    for bad in ("s2t", 1, True, ["t2s"]):
+        response = asyncio.run(ask(bad))
+        assert response.status_code == 422, response.text
+        assert "t2s, tw2sp, hk2s, off" in response.json()["error"]
 
 
 def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 import opencc
 
 TextConversion = Literal["t2s", "tw2sp", "hk2s", "off"]
+TEXT_CONVERSIONS: tuple[TextConversion, ...] = ("t2s", "tw2sp", "hk2s", "off")
 
 
 @cache
