@@ -1,5 +1,6 @@
 import {
   CHINESE_MODEL_KEY,
+  chineseClipTextConversion,
   loadImmichAioClipModel,
   storeImmichAioClipModel,
 } from 'src/utils/immich-aio-config';
@@ -37,5 +38,11 @@ describe('immich-aio Chinese-CLIP settings', () => {
     expect(loadImmichAioClipModel(upstream)).toBe(upstream);
     expect(storeImmichAioClipModel(null)).toBeNull();
     expect(loadImmichAioClipModel({})).toEqual({});
+  });
+
+  it('should send the script conversion to a Chinese-CLIP model only', () => {
+    expect(chineseClipTextConversion({ modelName: 'ViT-B-16__cn-clip', textConversion: 'tw2sp' })).toBe('tw2sp');
+    expect(chineseClipTextConversion({ modelName: 'ViT-B-16__cn-clip', textConversion: 'off' })).toBe('off');
+    expect(chineseClipTextConversion({ modelName: 'ViT-B-32__openai', textConversion: 't2s' })).toBeUndefined();
   });
 });

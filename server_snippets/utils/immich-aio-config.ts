@@ -51,3 +51,11 @@ export const loadImmichAioClipModel = <T>(stored: T): T => {
   const unchanged = typeof chinese === 'string' && CHINESE_CLIP_STAND_INS[chinese] === rest.modelName;
   return withClip(stored, unchanged ? { ...rest, modelName: chinese } : rest);
 };
+
+/**
+ * The script conversion a smart-search query carries to the ML server, when the model is a Chinese-CLIP one.
+ * Only immich-aio's ML serves Chinese-CLIP and reads the option; Immich's own ML fails a request whose options
+ * it does not know, so any other model gets none (and reads the query as typed).
+ */
+export const chineseClipTextConversion = (clip: { modelName: string; textConversion?: string }): string | undefined =>
+  clip.modelName.endsWith('__cn-clip') ? clip.textConversion : undefined;
