@@ -6,6 +6,8 @@ Each check acts through Immich's REST API and observes Immich from outside throu
 
 from __future__ import annotations
 
+import copy
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -168,6 +170,42 @@ def check_cross_script(library: Library) -> str:
     expect(traditional[:1] == ["sign-taipei-station"], f"plain '台北车站' ranked {traditional}")
     seen.append(f"臺北車站 and 台北车站 rank alike: {traditional[:3]}")
     return "; ".join(seen)
+
+
+def check_text_conversion_setting(library: Library) -> str:
+    """The admin setting machineLearning.clip.textConversion: validated, kept, and read by the next query.
+
+    With the conversion off and the hybrid ranking off, a Traditional query and its Simplified form reach
+    Chinese-CLIP as different text: with random weights their CLIP rankings differ (the cache of
+    query embeddings must not hand back the converted one). Back on, they rank alike again.
+    """
+    client = library.client
+    config = client.system_config()
+    clip = config["machineLearning"]["clip"]
+    expect("textConversion" in clip, f"the server's CLIP settings have no textConversion: {sorted(clip)}")
+    expect(clip["textConversion"] == "t2s", f"textConversion defaults to {clip['textConversion']!r}")
+    bad = copy.deepcopy(config)
+    bad["machineLearning"]["clip"]["textConversion"] = "s2t"
+    answer = client.request("PUT", "/system-config", expect=(400,), json=bad)
+    expect("textConversion" in json.dumps(answer), f"the 400 does not name textConversion: {answer}")
+    hybrid = config["machineLearning"]["ocr"]["hybridSearch"]
+    off = copy.deepcopy(config)
+    off["machineLearning"]["clip"]["textConversion"] = "off"
+    off["machineLearning"]["ocr"]["hybridSearch"] = {**hybrid, "enabled": False}
+    try:
+        kept = client.update_system_config(off)["machineLearning"]["clip"]["textConversion"]
+        expect(kept == "off", f"textConversion 'off' was stored as {kept!r}")
+        traditional = library.names(library.search("臺北車站"))
+        simplified = library.names(library.search("台北车站"))
+        expect(traditional != simplified, f"with the conversion off both scripts still ranked {traditional}")
+        on = copy.deepcopy(off)
+        on["machineLearning"]["clip"]["textConversion"] = "t2s"
+        client.update_system_config(on)
+        converted = library.names(library.search("臺北車站"))
+        expect(converted == simplified, f"conversion on: {converted} (Traditional), {simplified}")
+    finally:
+        client.update_system_config(config)
+    return f"default t2s, 's2t' refused (400); off: {traditional[:3]} vs {simplified[:3]}; on: alike"
 
 
 def check_near_match(library: Library) -> str:

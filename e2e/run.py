@@ -172,6 +172,8 @@ def drive(
             result.detail = checks.check_hybrid_search(library)
         with report.check("Traditional and Simplified find each other", fatal=False) as result:
             result.detail = checks.check_cross_script(library)
+        with report.check("admin setting: how Traditional queries are read", fatal=False) as result:
+            result.detail = checks.check_text_conversion_setting(library)
         with report.check("a misread character is forgiven (near match)", fatal=False) as result:
             result.detail = checks.check_near_match(library)
         with report.check("locked and trashed assets never appear", fatal=False) as result:
