@@ -25,6 +25,8 @@ from pathlib import Path
 from e2e import geodata
 from patcher.errors import PatcherError
 from patcher.node import Toolchain, prepare
+from patcher.npm_lock import only_container_tests, without_container_tests
+from patcher.verify import missing_packages
 
 STAMP = "node_modules/.immich-aio-e2e-build.json"
 # the smallest valid WebAssembly module: magic number and version 1, no sections
@@ -44,6 +46,7 @@ class BuildResult:
     fingerprint: str
     reused: bool
     steps: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def find_toolchain(tree: Path) -> Toolchain:
@@ -193,8 +196,20 @@ def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False, web:
     env = {**toolchain.env(), **BUILD_ENV}
     result = BuildResult(tree, fingerprint, reused=False)
     for name, step in toolchain_build_commands(toolchain, cache, web).items():
-        result.steps[name] = _run_step(name, step, tree, env, log_dir)
-    record = {"fingerprint": fingerprint, "steps": result.steps, "web": web}
+        try:
+            result.steps[name] = _run_step(name, step, tree, env, log_dir)
+        except BuildError:
+            log = (log_dir / f"build-{name}.log").read_text(encoding="utf-8", errors="replace")
+            missing = missing_packages(log)
+            if toolchain.package_manager != "npm" or not only_container_tests(missing):
+                raise
+            with without_container_tests(tree / step.folder) as dropped:
+                result.steps[name] = _run_step(name, step, tree, env, log_dir)
+            result.notes.append(
+                f"{step.folder}: installed without {', '.join(dropped)}: the registry lacks "
+                f"{', '.join(missing)}, which only Immich's medium tests use"
+            )
+    record = {"fingerprint": fingerprint, "steps": result.steps, "web": web, "notes": result.notes}
     stamp.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return result
 

@@ -72,6 +72,8 @@ def run(options: RunOptions) -> Report:
                 for step, seconds in built.steps.items():
                     report.timing(f"build_{step}", seconds)
                 result.detail = "reused the cached build" if built.reused else f"built: {built.steps}"
+                if built.notes:
+                    result.detail += "; " + "; ".join(built.notes)
             toolchain = build.find_toolchain(tree)
             build_data = build.build_data_dir(tree, run_dir / "build-data")
             clip_model, ml_alias_env = clip_model_for(tree)

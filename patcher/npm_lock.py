@@ -1,0 +1,69 @@
+"""Leave the test-container packages out of an npm install for a while, when the registry lacks them.
+
+Immich's server locks `testcontainers` and `@testcontainers/*` as dev dependencies that only its medium
+tests (`server/test/medium`, docker containers) import; neither the build nor the unit tests use them. A
+registry mirror that lacks the locked version (v1.134.0 locks 10.27.0) would otherwise stop the whole
+install. The package.json and package-lock.json are changed only for the install and put back after it.
+"""
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CONTAINER_TEST_PACKAGES = frozenset({"testcontainers", "@testcontainers/postgresql", "@testcontainers/redis"})
+MANIFESTS = ("package.json", "package-lock.json")
+
+
+def package_name(spec: str) -> str:
+    """`@scope/name@1.2.3` or `name@1.2.3` -> the package name."""
+    at = spec.rfind("@")
+    return spec[:at] if at > 0 else spec
+
+
+def only_container_tests(missing: list[str]) -> bool:
+    """Whether every missing `name@version` is a test-container package (so leaving them out is safe)."""
+    return bool(missing) and all(package_name(spec) in CONTAINER_TEST_PACKAGES for spec in missing)
+
+
+def _drop(manifest: dict[str, Any], names: frozenset[str]) -> list[str]:
+    dropped: list[str] = []
+    for key in ("devDependencies", "dependencies"):
+        section = manifest.get(key)
+        if isinstance(section, dict):
+            for name in sorted(names & set(section)):
+                del section[name]
+                dropped.append(name)
+    return dropped
+
+
+def strip_container_tests(folder: Path) -> list[str]:
+    """Remove the test-container packages from `folder`'s package.json and lockfile; returns their names."""
+    manifest_path, lock_path = folder / MANIFESTS[0], folder / MANIFESTS[1]
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    dropped = _drop(manifest, CONTAINER_TEST_PACKAGES)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    lock = json.loads(lock_path.read_text(encoding="utf-8"))
+    packages = lock.get("packages", {})
+    if isinstance(packages.get(""), dict):
+        _drop(packages[""], CONTAINER_TEST_PACKAGES)
+    for name in CONTAINER_TEST_PACKAGES:
+        packages.pop(f"node_modules/{name}", None)
+    lock_path.write_text(json.dumps(lock, indent=2) + "\n", encoding="utf-8")
+    return dropped
+
+
+@contextmanager
+def without_container_tests(folder: Path) -> Iterator[list[str]]:
+    """`folder` without the test-container packages inside the block; its manifests restored byte for byte."""
+    with tempfile.TemporaryDirectory(prefix="immich-aio-npm-") as backup:
+        for name in MANIFESTS:
+            shutil.copy2(folder / name, Path(backup) / name)
+        try:
+            yield strip_container_tests(folder)
+        finally:
+            for name in MANIFESTS:
+                shutil.copy2(Path(backup) / name, folder / name)
