@@ -19,8 +19,8 @@ MANIFESTS = ("package.json", "package-lock.json")
 
 
 def package_name(spec: str) -> str:
-    """`@scope/name@1.2.3` or `name@1.2.3` -> the package name."""
-    at = spec.rfind("@")
+    """`@scope/name@1.2.3`, `name@1.2.3` or npm's `name@<tarball URL>` -> the package name."""
+    at = spec.find("@", 1)
     return spec[:at] if at > 0 else spec
 
 

@@ -43,6 +43,9 @@ def test_names_are_read_from_scoped_and_plain_specs() -> None:
     assert package_name("@testcontainers/redis@10.27.0") == "@testcontainers/redis"
     assert package_name("testcontainers@10.27.0") == "testcontainers"
     assert package_name("@immich/ui") == "@immich/ui"
+    # npm names the tarball URL as the version when the registry lacks it
+    url = "https://registry.npmjs.org/@testcontainers/redis/-/redis-10.27.0.tgz"
+    assert package_name(f"@testcontainers/redis@{url}") == "@testcontainers/redis"
 
 
 def test_only_test_container_gaps_may_be_left_out() -> None:
