@@ -26,7 +26,7 @@ SERIES = SHIPPED.series
 INSTALLER = "server/src/utils/immich-aio-database.ts"
 RANKING = "server/src/utils/ocr-ranking.ts"
 #: Every release immich-aio serves, each by exactly one series (issue 11 added the v2 line).
-SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.140.0") <= parse(tag) < parse("v3.2.0"))
+SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.136.0") <= parse(tag) < parse("v3.2.0"))
 #: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
 #: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
 MENUS = {
@@ -38,6 +38,8 @@ MENUS = {
     "v2.2-v2.4": 1,
     "v1.143-v2.1": 1,
     "v1.140-v1.142": 1,
+    "v1.137-v1.139": 1,
+    "v1.136.0": 1,
 }
 #: The server diffs every v2 series carries; they are the same edit in each (only the base blobs differ).
 V2_SERVER_PATCHES = (
