@@ -26,7 +26,11 @@ SERIES = SHIPPED.series
 INSTALLER = "server/src/utils/immich-aio-database.ts"
 RANKING = "server/src/utils/ocr-ranking.ts"
 #: Every release immich-aio serves, each by exactly one series (issue 11 added the v2 line).
-SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.140.0") <= parse(tag) < parse("v3.2.0"))
+SERVED = tuple(
+    tag
+    for tag in KNOWN_RELEASES
+    if parse("v1.132.3") <= parse(tag) < parse("v1.136.0") or parse("v1.140.0") <= parse(tag) < parse("v3.2.0")
+)
 #: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
 #: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
 MENUS = {
