@@ -29,7 +29,8 @@ RANKING = "server/src/utils/ocr-ranking.ts"
 SERVED = tuple(
     tag
     for tag in KNOWN_RELEASES
-    if parse("v1.133.0") <= parse(tag) < parse("v1.136.0") or parse("v1.140.0") <= parse(tag) < parse("v3.2.0")
+    if parse("v1.133.0") <= parse(tag) < parse("v1.136.0")
+    or parse("v1.140.0") <= parse(tag) < parse("v3.2.0")
 )
 #: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
 #: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
