@@ -85,7 +85,11 @@ class ImmichClient:
     def finish_onboarding(self) -> None:
         """Mark the admin and the user onboarded, as clicking through the web's first-run pages would."""
         self.request("POST", "/system-metadata/admin-onboarding", json={"isOnboarded": True})
-        self.request("PUT", "/users/me/onboarding", json={"isOnboarded": True})
+        self.finish_user_onboarding()
+
+    def finish_user_onboarding(self) -> None:
+        """Mark this user onboarded; releases before v1.136 onboard only the admin and answer 404 here."""
+        self.request("PUT", "/users/me/onboarding", expect=(200, 201, 204, 404), json={"isOnboarded": True})
 
     def setup_pin_code(self, pin: str) -> None:
         self.request("POST", "/auth/pin-code", json={"pinCode": pin})

@@ -89,7 +89,7 @@ def check_sharing(library: Library, image_dir: Path, *, patched: bool) -> str:
     )
     other = ImmichClient(admin.base_url)
     other_user = other.login(OTHER_EMAIL, OTHER_PASSWORD)
-    other.request("PUT", "/users/me/onboarding", json={"isOnboarded": True})
+    other.finish_user_onboarding()
     theirs = upload_other_library(other, library, image_dir)
     all_theirs = set(theirs.values())
     never = {theirs[name] for name in NEVER_VISIBLE}
