@@ -24,18 +24,30 @@ STORAGE_TABLES: dict[OcrStorage, tuple[str, str]] = {
     "immich_aio_ocr": ("immich_aio_ocr.asset_ocr", "immich_aio_ocr.asset_ocr_job"),
 }
 
+#: Immich's asset table, newest name first: "assets" before v1.136.
+ASSET_TABLES: tuple[str, ...] = ("asset", "assets")
+
 
 def sql_text(name: str) -> str:
     """The text of one of the packaged SQL files (install.sql, uninstall.sql, ocr_storage.sql)."""
     return resources.files("db_extension").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def install_script(storage: OcrStorage = "native") -> str:
-    """install.sql rendered for one OCR storage (the file is a jinja2 template for that name only)."""
+def install_script(storage: OcrStorage = "native", asset_table: str = "asset") -> str:
+    """install.sql rendered for one OCR storage and asset table (a jinja2 template for those names)."""
     environment = jinja2.Environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
-    return environment.from_string(sql_text("install.sql")).render(ocr_storage=storage)
+    template = environment.from_string(sql_text("install.sql"))
+    return template.render(ocr_storage=storage, asset_table=asset_table)
+
+
+def detect_asset_table(conn: Any) -> str:
+    """Immich's asset table: "asset" (v1.136 and later), else "assets" where that exists (else "asset")."""
+    for name in ASSET_TABLES:
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]:
+            return name
+    return ASSET_TABLES[0]
 
 
 def detect_storage(conn: Any) -> OcrStorage:
@@ -88,7 +100,8 @@ def install(dsn: str, *, backfill: bool = True, sync_mode: SyncMode | None = Non
     settings = {"immich_aio.sync_mode": mode, "immich_aio.skip_backfill": "off" if backfill else "on"}
     with connect(dsn) as conn:
         storage = detect_storage(conn)
-    _run_script(dsn, install_script(storage), settings)
+        asset_table = detect_asset_table(conn)
+    _run_script(dsn, install_script(storage, asset_table), settings)
     return status(dsn)
 
 

@@ -28,6 +28,8 @@
 {%- set native = (ocr_storage | default("native")) == "native" %}
 {%- set ocr_boxes = "asset_ocr" if native else "immich_aio_ocr.asset_ocr" %}
 {%- set ocr_runs = "asset_job_status" if native else "immich_aio_ocr.asset_ocr_job" %}
+{#- asset_table: Immich's asset table, "asset" (v1.136 on) or "assets" (the v1 series before it) #}
+{%- set asset_table = asset_table | default("asset") %}
 
 DO $check$
 BEGIN
@@ -41,9 +43,9 @@ BEGIN
     RAISE EXCEPTION 'immich_aio: the pgvector extension (vector) is not installed in this database'
       USING HINT = 'Immich installs it on first start; run CREATE EXTENSION vector as a superuser otherwise.';
   END IF;
-  IF to_regclass('asset') IS NULL OR to_regclass('smart_search') IS NULL OR to_regclass('{{ ocr_boxes }}') IS NULL
+  IF to_regclass('{{ asset_table }}') IS NULL OR to_regclass('smart_search') IS NULL OR to_regclass('{{ ocr_boxes }}') IS NULL
      OR to_regclass('{{ ocr_runs }}') IS NULL THEN
-    RAISE EXCEPTION 'immich_aio: Immich tables asset, smart_search, {{ ocr_boxes }} and {{ ocr_runs }} not found in search_path %',
+    RAISE EXCEPTION 'immich_aio: Immich tables {{ asset_table }}, smart_search, {{ ocr_boxes }} and {{ ocr_runs }} not found in search_path %',
       current_setting('search_path')
       USING HINT = 'Point the connection at Immich''s database: Immich v2.2 or newer, or a release patched by immich-aio.';
   END IF;
@@ -578,7 +580,7 @@ ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS "ownerId" uui
 ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS searchable boolean;
 UPDATE immich_aio.asset_ocr_document d
   SET "ownerId" = a."ownerId", searchable = immich_aio.searchable(a.visibility::text, a."deletedAt")
-  FROM asset a
+  FROM {{ asset_table }} a
   WHERE a.id = d."assetId" AND (d."ownerId" IS NULL OR d.searchable IS NULL);
 ALTER TABLE immich_aio.asset_ocr_document ALTER COLUMN "ownerId" SET NOT NULL;
 ALTER TABLE immich_aio.asset_ocr_document ALTER COLUMN searchable SET NOT NULL;
@@ -674,8 +676,8 @@ BEGIN
   SELECT grams."assetId", grams.document || coalesce(zh.document, ''::tsvector), grams.box_count, clock_timestamp(),
          -- scalar lookups by primary key: as a join, the planner (which cannot see how few ids the array
          -- holds) hashed the whole asset table for every rebuild
-         (SELECT a."ownerId" FROM asset a WHERE a.id = grams."assetId"),
-         (SELECT immich_aio.searchable(a.visibility::text, a."deletedAt") FROM asset a WHERE a.id = grams."assetId"),
+         (SELECT a."ownerId" FROM {{ asset_table }} a WHERE a.id = grams."assetId"),
+         (SELECT immich_aio.searchable(a.visibility::text, a."deletedAt") FROM {{ asset_table }} a WHERE a.id = grams."assetId"),
          (SELECT j."ocrAt" FROM {{ ocr_runs }} j WHERE j."assetId" = grams."assetId")
   FROM (
   SELECT shifted."assetId",
@@ -810,7 +812,7 @@ BEGIN
   END IF;
   CREATE TEMPORARY TABLE immich_aio_carried ON COMMIT DROP AS
     SELECT r."assetId", r."ocrAt" FROM immich_aio_ocr.asset_ocr_job r
-    JOIN asset a ON a.id = r."assetId"
+    JOIN {{ asset_table }} a ON a.id = r."assetId"
     WHERE r."ocrAt" IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM asset_job_status j WHERE j."assetId" = r."assetId" AND j."ocrAt" IS NOT NULL)
       AND NOT EXISTS (SELECT 1 FROM asset_ocr n WHERE n."assetId" = r."assetId");
@@ -858,7 +860,7 @@ BEGIN
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_delete()';
   EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_ocr_truncate AFTER TRUNCATE ON {{ ocr_boxes }} FOR EACH STATEMENT' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_ocr_truncate()';
-  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE ON asset FOR EACH ROW' || gate
+  EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_visibility AFTER UPDATE ON {{ asset_table }} FOR EACH ROW' || gate
     || ' EXECUTE FUNCTION immich_aio.on_asset_visibility_change()';
   EXECUTE 'CREATE OR REPLACE TRIGGER immich_aio_asset_job_status AFTER INSERT OR UPDATE ON {{ ocr_runs }}'
     ' FOR EACH ROW' || gate || ' EXECUTE FUNCTION immich_aio.on_asset_job_status_change()';
@@ -947,7 +949,7 @@ BEGIN
   IF remaining = 0 THEN
     UPDATE immich_aio.asset_ocr_document d
       SET "ownerId" = a."ownerId", searchable = immich_aio.searchable(a.visibility::text, a."deletedAt")
-      FROM asset a
+      FROM {{ asset_table }} a
       WHERE a.id = d."assetId"
         AND (d."ownerId" <> a."ownerId" OR d.searchable <> immich_aio.searchable(a.visibility::text, a."deletedAt"));
     GET DIAGNOSTICS recopied = ROW_COUNT;
@@ -1060,7 +1062,7 @@ BEGIN
     WITH clip AS MATERIALIZED (
       SELECT s."assetId" AS id, s.embedding <=> query_embedding AS distance
       FROM smart_search s
-      JOIN asset a ON a.id = s."assetId"
+      JOIN {{ asset_table }} a ON a.id = s."assetId"
       WHERE a."ownerId" = ANY (user_ids) AND a."deletedAt" IS NULL
         AND a.visibility::text NOT IN ('locked', 'hidden')
       ORDER BY s.embedding <=> query_embedding

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from db_extension.installer import detect_storage, install, sql_text, status, uninstall
+from db_extension.installer import detect_asset_table, detect_storage, install, sql_text, status, uninstall
 from e2e.postgres import EmbeddedPostgres
 from tests.db.conftest import Library, new_database
 from testsupport.immich_schema import create_immich_schema
@@ -95,6 +95,30 @@ def test_install_finds_the_v1_storage_and_searches_it(v1: V1Library, v1_dsn: str
     v1.write_ocr(receipt, ["停车场"])
     assert v1.ocr_search("发票", [owner]) == []
     assert status(v1_dsn).assets_with_ocr == 2
+
+
+def test_before_v1_136_the_sql_reads_the_assets_table(pg_cluster: EmbeddedPostgres) -> None:
+    # Immich v1.133 - v1.135 name the asset table "assets": install.sql is rendered for it, the OCR storage
+    # references it, and a photo moved to the locked folder leaves the owner's searches there too.
+    with (
+        new_database(pg_cluster, installed=False) as dsn,
+        psycopg.connect(dsn, autocommit=True, application_name=PATCHED) as conn,
+    ):
+        conn.execute(TO_V2_1)
+        library = V1Library(conn)
+        owner = library.user()
+        receipt, sign = library.asset(owner), library.asset(owner)
+        conn.execute("ALTER TABLE asset RENAME TO assets")
+        conn.execute(sql_text("ocr_storage.sql"))
+        assert detect_asset_table(conn) == "assets"
+        install(dsn, sync_mode="patched-server")
+        library.write_ocr(receipt, ["增值税专用发票"])
+        library.write_ocr(sign, ["发票领取处"])
+        assert sorted(library.ocr_search("发票", [owner])) == sorted([receipt, sign])
+        conn.execute("UPDATE assets SET visibility = 'locked' WHERE id = %s", (sign,))
+        assert library.ocr_search("发票", [owner]) == [receipt]
+        conn.execute("DELETE FROM assets WHERE id = %s", (receipt,))
+        assert count(conn, "SELECT count(*) FROM immich_aio_ocr.asset_ocr") == 1
 
 
 def test_the_v1_storage_follows_the_asset(v1: V1Library) -> None:

@@ -26,7 +26,7 @@ SERIES = SHIPPED.series
 INSTALLER = "server/src/utils/immich-aio-database.ts"
 RANKING = "server/src/utils/ocr-ranking.ts"
 #: Every release immich-aio serves, each by exactly one series (issue 11 added the v2 line).
-SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.136.0") <= parse(tag) < parse("v3.2.0"))
+SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.133.0") <= parse(tag) < parse("v3.2.0"))
 #: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
 #: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
 MENUS = {
@@ -40,6 +40,8 @@ MENUS = {
     "v1.140-v1.142": 1,
     "v1.137-v1.139": 1,
     "v1.136.0": 1,
+    "v1.135": 1,
+    "v1.133-v1.134": 1,
 }
 #: The server diffs every v2 series carries; they are the same edit in each (only the base blobs differ).
 V2_SERVER_PATCHES = (
@@ -191,10 +193,11 @@ def test_every_placement_renders_for_every_release(series: manifest.Series) -> N
 def test_the_start_up_installer_inlines_the_db_extension_sql_verbatim(series: manifest.Series) -> None:
     for tag in releases(series):
         storage = series.variables(tag).get("ocr_storage", "native")
+        asset_table = series.variables(tag).get("asset_table", "asset")
         body = rendered(series, INSTALLER, tag)
         literals = re.findall(r"^const install = (\".*\");$", body, flags=re.MULTILINE)
         assert len(literals) == 1
-        assert json.loads(literals[0]) == install_script(storage), tag
+        assert json.loads(literals[0]) == install_script(storage, asset_table), tag
         assert "await sql.raw(install).execute(trx);" in body
         assert "set_config('immich_aio.sync_mode', 'patched-server', true)" in body
 
@@ -229,8 +232,10 @@ def test_the_ranking_code_uses_the_search_builder_of_each_release(series: manife
             assert "import { searchAssetBuilderLegacy } from 'src/utils/database';" in body
             assert ".select(columns.searchAsset)" in body and ".selectAll('asset')" not in body
         else:
+            # the asset table is "assets" before v1.136
+            table = series.variables(tag).get("asset_table", "asset")
             assert "import { searchAssetBuilder } from 'src/utils/database';" in body
-            assert ".selectAll('asset')" in body and "columns" not in body
+            assert f".selectAll('{table}')" in body and "columns" not in body
 
 
 @by_name
