@@ -210,6 +210,8 @@ def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False, web:
                 f"{', '.join(missing)}, which only Immich's medium tests use"
             )
     record = {"fingerprint": fingerprint, "steps": result.steps, "web": web, "notes": result.notes}
+    # npm trees (v1.138 and before) have no node_modules at their root
+    stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return result
 
