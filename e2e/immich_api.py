@@ -91,6 +91,14 @@ class ImmichClient:
         """Mark this user onboarded; releases before v1.136 onboard only the admin and answer 404 here."""
         self.request("PUT", "/users/me/onboarding", expect=(200, 201, 204, 404), json={"isOnboarded": True})
 
+    def share_with_partner(self, user_id: str) -> None:
+        """Share this library with `user_id`: `POST /partners` (v1.142 on), else `POST /partners/{id}`."""
+        response = self.http.request("POST", "/partners", json={"sharedWithId": user_id})
+        if response.status_code == 404:
+            self.request("POST", f"/partners/{user_id}")
+        elif response.status_code not in (200, 201):
+            raise ImmichError("POST", "/partners", response.status_code, response.text)
+
     def setup_pin_code(self, pin: str) -> None:
         self.request("POST", "/auth/pin-code", json={"pinCode": pin})
 

@@ -98,7 +98,7 @@ def check_sharing(library: Library, image_dir: Path, *, patched: bool) -> str:
         for what, run in searches(admin).items():
             probes.expect_none(f"no sharing, {what}", set(run()), all_theirs)
 
-        other.request("POST", "/partners", json={"sharedWithId": me["id"]})
+        other.share_with_partner(me["id"])
         for what, run in searches(admin).items():
             probes.expect_none(f"partner without timeline, {what}", set(run()), all_theirs)
         # the one shared with turns "show in timeline" on, naming the one who shares
