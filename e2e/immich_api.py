@@ -124,7 +124,8 @@ class ImmichClient:
         ml = config["machineLearning"]
         ml["enabled"] = True
         ml["urls"] = [ml_url]
-        ml["clip"] = {"enabled": True, "modelName": clip_model}
+        # keep the release's other CLIP settings (a patched server requires its textConversion)
+        ml["clip"] = {**ml["clip"], "enabled": True, "modelName": clip_model}
         ml["ocr"]["enabled"] = True
         if ocr_model:
             ml["ocr"]["modelName"] = ocr_model
