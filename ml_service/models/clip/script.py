@@ -6,12 +6,12 @@ OpenCC converts phrase by phrase where its dictionaries have the phrase, else ch
 """
 
 from functools import cache
-from typing import Literal
+from typing import Literal, get_args
 
 import opencc
 
 TextConversion = Literal["t2s", "tw2sp", "hk2s", "off"]
-TEXT_CONVERSIONS: tuple[TextConversion, ...] = ("t2s", "tw2sp", "hk2s", "off")
+TEXT_CONVERSIONS: tuple[TextConversion, ...] = get_args(TextConversion)
 
 
 @cache
