@@ -92,6 +92,10 @@ class Library:
         """Mean inference seconds per task/model from ml_service's /metrics (what OCR and CLIP cost)."""
         return inference_means(httpx.get(f"{self.ml_url}/metrics", timeout=10).text)
 
+    def text_conversions(self) -> dict[tuple[str, str], float]:
+        """ml_service's count of textual CLIP queries by (conversion, source): what Immich asked for."""
+        return text_conversion_counts(httpx.get(f"{self.ml_url}/metrics", timeout=10).text)
+
     def search_latency_figures(self) -> dict[str, float]:
         if not self.search_latencies:
             return {}
@@ -104,6 +108,20 @@ class Library:
 
 
 _SAMPLE = re.compile(r"^immich_aio_ml_inference_seconds_(sum|count)\{([^}]*)\} ([0-9.eE+-]+)$")
+
+
+_CONVERSIONS = re.compile(r"^immich_aio_ml_text_conversions_total\{([^}]*)\} ([0-9.eE+-]+)$")
+
+
+def text_conversion_counts(metrics_text: str) -> dict[tuple[str, str], float]:
+    """Parse ml_service's Prometheus text into {(conversion, source): count}."""
+    counts: dict[tuple[str, str], float] = {}
+    for line in metrics_text.splitlines():
+        match = _CONVERSIONS.match(line.strip())
+        if match:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+            counts[labels.get("conversion", "?"), labels.get("source", "?")] = float(match.group(2))
+    return counts
 
 
 def inference_means(metrics_text: str) -> dict[str, dict[str, float]]:

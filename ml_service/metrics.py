@@ -84,6 +84,12 @@ class Metrics:
             ["model", "outcome"],
             registry=self.registry,
         )
+        self.text_conversions = Counter(
+            "immich_aio_ml_text_conversions",
+            "Textual CLIP queries by the script conversion applied and where it came from (request, setting)",
+            ["conversion", "source"],
+            registry=self.registry,
+        )
         self.model_serving = Gauge(
             "immich_aio_ml_model_serving",
             "1 for each loaded model and the backend actually serving it",

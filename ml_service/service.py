@@ -82,7 +82,9 @@ class MlService:
         self, model_name: str, text: str, conversion: TextConversion | None = None
     ) -> NDArray[np.float32]:
         """The text's embedding, read in Simplified by `conversion` (the service's setting when None)."""
-        text = to_simplified(text, conversion or self.settings.clip_text_conversion)
+        applied = conversion or self.settings.clip_text_conversion
+        self.metrics.text_conversions.labels(applied, "request" if conversion else "setting").inc()
+        text = to_simplified(text, applied)
         async with self.registry.use(ClipTextualModel.task, model_name, ClipTextualModel) as model:
             vector: NDArray[np.float32] = await self._timed(model.task, model_name, model.predict, text)
             return vector

@@ -134,6 +134,20 @@ def test_inference_means_from_prometheus_text() -> None:
     assert inference_means(text) == {"ocr/PP-OCRv4": {"count": 4.0, "mean_s": 0.75}}
 
 
+def test_text_conversion_counts_from_prometheus_text() -> None:
+    from e2e.observe import text_conversion_counts
+
+    text = "\n".join(
+        [
+            "# TYPE immich_aio_ml_text_conversions_total counter",
+            'immich_aio_ml_text_conversions_total{conversion="off",source="request"} 2.0',
+            'immich_aio_ml_text_conversions_created{conversion="off",source="request"} 1.7e+09',
+            'immich_aio_ml_text_conversions_total{conversion="t2s",source="setting"} 5.0',
+        ]
+    )
+    assert text_conversion_counts(text) == {("off", "request"): 2.0, ("t2s", "setting"): 5.0}
+
+
 def test_known_checkpoint_name_matches_cn_clip() -> None:
     from cn_clip.clip.utils import _MODELS
 

@@ -114,3 +114,25 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("IMMICH_AIO_ML_CLIP_TEXT_CONVERSION", "s2t")
     with pytest.raises(ValueError, match="t2s"):
         Settings()
+
+
+def test_metrics_count_each_conversion_and_where_it_came_from(
+    make_settings: Callable[..., Settings],
+    asgi_client: Callable[[Settings], httpx.AsyncClient],
+    clip_weights_dir: Path,
+) -> None:
+    settings = make_settings(clip_weights_dir=clip_weights_dir, clip_text_conversion="hk2s")
+
+    async def ask() -> str:
+        async with asgi_client(settings) as client:
+            for options in ({"textConversion": "off"}, {"textConversion": "off"}, {}):
+                entries = {"clip": {"textual": {"modelName": CLIP_NAME, "options": options}}}
+                form = {"entries": json.dumps(entries), "text": "發票"}
+                response = await client.post("/predict", data=form)
+                assert response.status_code == 200, response.text
+            return (await client.get("/metrics")).text
+
+    text = asyncio.run(ask())
+    assert 'immich_aio_ml_text_conversions_total{conversion="off",source="request"} 2.0' in text
+    assert 'immich_aio_ml_text_conversions_total{conversion="hk2s",source="setting"} 1.0' in text
+    assert 'conversion="t2s"' not in text
