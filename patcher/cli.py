@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from patcher import check as check_module
-from patcher import engine, gitops, manifest, verify
+from patcher import engine, gitops, manifest, verify, verify_plan
 from patcher.errors import PatcherError
 from patcher.releases import KNOWN_RELEASES
 from patcher.state import read_state
@@ -257,7 +257,7 @@ class VerifyApp(StrEnum):
     web = "web"
 
 
-_VERIFY_APPS: dict[VerifyApp, verify.App] = {VerifyApp.server: "server", VerifyApp.web: "web"}
+_VERIFY_APPS: dict[VerifyApp, verify_plan.App] = {VerifyApp.server: "server", VerifyApp.web: "web"}
 
 
 @app.command("verify")

@@ -1,15 +1,21 @@
-"""Leave the test-container packages out of an npm install for a while, when the registry lacks them.
+"""What an npm install as locked cannot do here: test-container packages the registry lacks, unbuilt bindings.
 
 Immich's server locks `testcontainers` and `@testcontainers/*` as dev dependencies that only its medium
 tests (`server/test/medium`, docker containers) import; neither the build nor the unit tests use them. A
 registry mirror that lacks the locked version (v1.134.0 locks 10.27.0) would otherwise stop the whole
 install. The package.json and package-lock.json are changed only for the install and put back after it.
+
+An install with `--ignore-scripts` (no network beyond the registry, so no prebuilt binaries) leaves an
+optional package with an install script without its native part; npm itself removes an optional package
+whose install script fails, and `prune_unbuilt_optional` does the same (v1.134's web tests run in jsdom,
+which loads `canvas` whenever it is installed and fails on a binding that was never built).
 """
 
 import json
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,3 +73,27 @@ def without_container_tests(folder: Path) -> Iterator[list[str]]:
         finally:
             for name in MANIFESTS:
                 shutil.copy2(Path(backup) / name, folder / name)
+
+
+def imports_any(source: Path, names: Iterable[str]) -> bool:
+    """Whether the TypeScript file `source` imports one of the packages `names` (or a subpath of one)."""
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    imported = re.findall(r"""(?:from|import|require\()\s*['"]([^'"]+)['"]""", text)
+    return any(spec == name or spec.startswith(f"{name}/") for spec in imported for name in names)
+
+
+def prune_unbuilt_optional(folder: Path) -> list[str]:
+    """Remove the optional packages with an install script that `npm ci --ignore-scripts` left unbuilt."""
+    lock = json.loads((folder / MANIFESTS[1]).read_text(encoding="utf-8"))
+    removed: list[str] = []
+    for path, entry in sorted(lock.get("packages", {}).items()):
+        if not (path and isinstance(entry, dict) and entry.get("optional") and entry.get("hasInstallScript")):
+            continue
+        installed = folder / path
+        if installed.is_dir() and not any(installed.glob("build/Release/*.node")):
+            shutil.rmtree(installed)
+            removed.append(path.rsplit("node_modules/", 1)[-1])
+    return removed

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from patcher.npm_lock import (
+    imports_any,
     only_container_tests,
     package_name,
+    prune_unbuilt_optional,
     strip_container_tests,
     without_container_tests,
 )
@@ -70,3 +72,29 @@ def test_the_manifests_come_back_byte_for_byte_even_after_a_failure(server: Path
         assert "testcontainers" not in (server / "package.json").read_text()
         raise RuntimeError("npm ci failed")
     assert {name: (server / name).read_bytes() for name in before} == before
+
+
+def test_imports_are_read_from_import_and_require_forms(tmp_path: Path) -> None:
+    source = tmp_path / "setup.ts"
+    source.write_text(
+        "import { X } from '@testcontainers/postgresql/build';\nconst r = require(\"testcontainers\");\n",
+        encoding="utf-8",
+    )
+    assert imports_any(source, ["@testcontainers/postgresql"])
+    assert imports_any(source, ["testcontainers"])
+    assert not imports_any(source, ["@testcontainers/redis"])
+    assert not imports_any(tmp_path / "absent.ts", ["testcontainers"])
+
+
+def test_an_optional_binding_that_was_built_stays(tmp_path: Path) -> None:
+    packages = {
+        "node_modules/canvas": {"optional": True, "hasInstallScript": True},
+        "node_modules/fsevents": {"optional": True, "hasInstallScript": True},
+    }
+    (tmp_path / "package-lock.json").write_text(json.dumps({"packages": packages}), encoding="utf-8")
+    built = tmp_path / "node_modules/canvas/build/Release"
+    built.mkdir(parents=True)
+    (built / "canvas.node").write_bytes(b"\x7fELF")
+    (tmp_path / "node_modules/fsevents").mkdir()
+    assert prune_unbuilt_optional(tmp_path) == ["fsevents"]
+    assert (built / "canvas.node").is_file()

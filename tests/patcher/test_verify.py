@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from patcher import check_output, node, verify
+from patcher import check_output, node, verify, verify_plan
 from patcher.node import Requirements, Toolchain, ToolchainError, read_requirements
-from patcher.verify import CheckResult, Step, VerifyReport
+from patcher.verify import CheckResult, VerifyReport
+from patcher.verify_plan import Step
 
 
 def write_json(path: Path, data: object) -> None:
@@ -108,7 +109,7 @@ def test_the_toolchain_environment_puts_its_executables_first() -> None:
 
 def test_builds_the_workspace_packages_server_and_web_need_dependencies_first(tmp_path: Path) -> None:
     tree = pnpm_workspace(tmp_path)
-    assert verify.workspace_packages_to_build(tree) == ["packages/sdk", "packages/plugin-sdk"]
+    assert verify_plan.workspace_packages_to_build(tree) == ["packages/sdk", "packages/plugin-sdk"]
 
 
 def test_a_v2_tree_pins_node_in_server_and_lists_its_sdk_in_the_workspace_file(tmp_path: Path) -> None:
@@ -129,12 +130,12 @@ def test_a_v2_tree_pins_node_in_server_and_lists_its_sdk_in_the_workspace_file(t
     write_json(tmp_path / "web/package.json", {"name": "web", "dependencies": {"@immich/sdk": "workspace:*"}})
     assert read_requirements(tmp_path) == Requirements(24, "pnpm", "10.32.1")
     # docs is in the workspace but neither app depends on it; server and web are the apps themselves
-    assert verify.workspace_packages_to_build(tmp_path) == ["open-api/typescript-sdk"]
+    assert verify_plan.workspace_packages_to_build(tmp_path) == ["open-api/typescript-sdk"]
 
 
 def test_plans_immichs_own_checks_from_the_trees_scripts(tmp_path: Path) -> None:
     tree = pnpm_workspace(tmp_path)
-    steps = verify.plan_steps(tree, toolchain(("pnpm",)))
+    steps = verify_plan.plan_steps(tree, toolchain(("pnpm",)))
     commands = {s.name: (s.cwd, " ".join(s.command), s.kind) for s in steps}
     assert list(commands) == [
         "install",
@@ -157,7 +158,7 @@ def test_plans_npm_installs_per_folder_for_npm_trees(tmp_path: Path) -> None:
     for folder in ("server", "web", "open-api/typescript-sdk"):
         write_json(tmp_path / folder / "package.json", {"scripts": {"build": "tsc"}})
         (tmp_path / folder / "package-lock.json").write_text("{}", encoding="utf-8")
-    steps = verify.plan_steps(tmp_path, toolchain(("node", "npm-cli.js"), "npm"))
+    steps = verify_plan.plan_steps(tmp_path, toolchain(("node", "npm-cli.js"), "npm"))
     names = [s.name for s in steps]
     assert names[:4] == [
         "install server",
@@ -403,23 +404,23 @@ def v2_workspace(root: Path) -> Path:
 
 def test_a_file_dependency_on_a_workspace_folder_is_built_first(tmp_path: Path) -> None:
     tree = v2_workspace(tmp_path)
-    assert verify.workspace_packages_to_build(tree) == ["open-api/typescript-sdk"]
+    assert verify_plan.workspace_packages_to_build(tree) == ["open-api/typescript-sdk"]
     # the server needs no workspace package; a `file:` path to elsewhere is not the workspace's package
-    assert verify.workspace_packages_to_build(tree, ("server",)) == []
+    assert verify_plan.workspace_packages_to_build(tree, ("server",)) == []
     write_json(
         tree / "web/package.json", {"name": "web", "dependencies": {"@immich/sdk": "file:../vendor/sdk"}}
     )
-    assert verify.workspace_packages_to_build(tree) == []
+    assert verify_plan.workspace_packages_to_build(tree) == []
 
 
 def test_only_server_plans_a_filtered_install_and_the_server_checks(tmp_path: Path) -> None:
     tree = v2_workspace(tmp_path)
-    steps = verify.plan_steps(tree, toolchain(("pnpm",)), only="server")
+    steps = verify_plan.plan_steps(tree, toolchain(("pnpm",)), only="server")
     assert [s.name for s in steps] == ["install", "server tsc", "server unit tests"]
     assert (
         " ".join(steps[0].command) == "pnpm install --frozen-lockfile --ignore-scripts --filter ./server..."
     )
-    web = verify.plan_steps(tree, toolchain(("pnpm",)), only="web")
+    web = verify_plan.plan_steps(tree, toolchain(("pnpm",)), only="web")
     assert [s.name for s in web] == [
         "install",
         "build open-api/typescript-sdk",
@@ -471,3 +472,108 @@ def test_only_is_passed_through_and_reported(tmp_path: Path, fake_toolchain: Too
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(verify.render_summary(report))
     assert "(server only)" in console.export_text()
+
+
+FAKE_NPM = r"""
+import json, os, sys
+args = sys.argv[1:]
+if args[0] == "ci":
+    if "@testcontainers/redis" in open("package.json").read():
+        print("npm error 404  '@testcontainers/redis@10.27.0' is not in this registry.")
+        sys.exit(1)
+    for path in json.load(open("package-lock.json"))["packages"]:
+        if path:
+            os.makedirs(path, exist_ok=True)
+    sys.exit(0)
+if args[:3] == ["exec", "--", "tsc"]:
+    print("test/medium/globalSetup.ts(1,29): error TS2307: Cannot find module '@testcontainers/redis'.")
+    if os.environ.get("FAKE_TSC_ERROR"):
+        print("src/x.ts(1,1): error TS2307: Cannot find module './gone'.")
+    sys.exit(2)
+if args[:3] == ["exec", "--", "vitest"]:
+    out = next(a.split("=", 1)[1] for a in args if a.startswith("--outputFile.json="))
+    report = {"numPassedTests": 3, "numFailedTests": 0, "numPendingTests": 0, "testResults": []}
+    json.dump(report, open(out, "w"))
+    sys.exit(0)
+if "svelte-check" in args:
+    print("svelte-check found 0 errors and 0 warnings")
+print("ok", *args)
+"""
+
+
+def npm_tree(root: Path) -> Path:
+    """A tree shaped like Immich v1.134: npm per folder, test containers locked, canvas optional in web."""
+    server = {"name": "immich", "devDependencies": {"@testcontainers/redis": "^10.18.0", "vitest": "^3"}}
+    write_json(root / "server/package.json", server)
+    write_json(
+        root / "server/package-lock.json",
+        {
+            "packages": {
+                "": server,
+                "node_modules/@testcontainers/redis": {"version": "10.27.0", "dev": True},
+                "node_modules/vitest": {"version": "3.1.0", "dev": True},
+            }
+        },
+    )
+    medium = root / "server/test/medium/globalSetup.ts"
+    medium.parent.mkdir(parents=True)
+    medium.write_text("import { RedisContainer } from '@testcontainers/redis';\n", encoding="utf-8")
+    (root / "server/src").mkdir()
+    (root / "server/src/x.ts").write_text("import { y } from './gone';\n", encoding="utf-8")
+    web = {"name": "immich-web", "scripts": {"test": "vitest"}}
+    write_json(root / "web/package.json", web)
+    packages = {
+        "": web,
+        "node_modules/canvas": {"version": "2.11.2", "optional": True, "hasInstallScript": True},
+        "node_modules/sharp": {"version": "0.34.2", "hasInstallScript": True},
+    }
+    write_json(root / "web/package-lock.json", {"packages": packages})
+    return root
+
+
+@pytest.fixture
+def fake_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Toolchain:
+    script = tmp_path / "fake_npm.py"
+    script.write_text(FAKE_NPM, encoding="utf-8")
+    chain = toolchain((sys.executable, str(script)), "npm")
+    monkeypatch.setattr(verify, "prepare", lambda tree, install=True: chain)
+    monkeypatch.setenv("IMMICH_AIO_CACHE", str(tmp_path / "cache"))
+    return chain
+
+
+def test_an_npm_tree_installs_without_the_missing_test_containers(
+    tmp_path: Path, fake_npm: Toolchain
+) -> None:
+    tree = npm_tree(tmp_path / "immich")
+    before = {name: (tree / "server" / name).read_bytes() for name in ("package.json", "package-lock.json")}
+    report = verify.run_verify(tree, None, quiet(), only="server")
+    checks = {c.name: c for c in report.checks}
+    install = checks["install server"]
+    assert install.status == "passed"
+    assert "installed without @testcontainers/redis" in install.detail
+    assert "@testcontainers/redis@10.27.0" in install.detail
+    assert {name: (tree / "server" / name).read_bytes() for name in before} == before
+    tsc = checks["server tsc"]
+    assert (tsc.status, tsc.errors, tsc.failures) == ("passed", 0, [])
+    assert "test/medium/globalSetup.ts: TS2307" in tsc.detail
+    assert report.ok
+
+
+def test_only_the_left_out_packages_errors_are_set_aside(
+    tmp_path: Path, fake_npm: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_TSC_ERROR", "1")
+    report = verify.run_verify(npm_tree(tmp_path / "immich"), None, quiet(), only="server")
+    tsc = {c.name: c for c in report.checks}["server tsc"]
+    assert (tsc.status, tsc.errors, tsc.failures) == ("failed", 1, ["src/x.ts: TS2307"])
+    assert not report.ok
+
+
+def test_unbuilt_optional_bindings_are_removed_as_npm_would(tmp_path: Path, fake_npm: Toolchain) -> None:
+    tree = npm_tree(tmp_path / "immich")
+    report = verify.run_verify(tree, None, quiet(), only="web")
+    install = {c.name: c for c in report.checks}["install web"]
+    assert install.status == "passed"
+    assert "removed canvas" in install.detail
+    assert not (tree / "web/node_modules/canvas").exists()
+    assert (tree / "web/node_modules/sharp").is_dir(), "a required package is never removed"
