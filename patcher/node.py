@@ -47,6 +47,10 @@ class Toolchain:
         env = dict(os.environ if base is None else base)
         env["PATH"] = os.pathsep.join([*(str(p) for p in self.path_entries), env.get("PATH", "")])
         env.update({"CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", "COREPACK_ENABLE_STRICT": "0"})
+        # node-gyp would download the headers for a build from source; this Node carries its own
+        prefix = self.node.parent.parent
+        if (prefix / "include" / "node" / "common.gypi").is_file():
+            env.setdefault("npm_config_nodedir", str(prefix))
         return env
 
     def to_json(self) -> dict[str, str]:

@@ -5,17 +5,18 @@ tests (`server/test/medium`, docker containers) import; neither the build nor th
 registry mirror that lacks the locked version (v1.134.0 locks 10.27.0) would otherwise stop the whole
 install. The package.json and package-lock.json are changed only for the install and put back after it.
 
-An install with `--ignore-scripts` (no network beyond the registry, so no prebuilt binaries) leaves an
-optional package with an install script without its native part; npm itself removes an optional package
-whose install script fails, and `prune_unbuilt_optional` does the same (v1.134's web tests run in jsdom,
-which loads `canvas` whenever it is installed and fails on a binding that was never built).
+An install with `--ignore-scripts` (no network beyond the registry, so no prebuilt binaries) leaves the
+packages with an install script without their native part: `settle_native_packages` builds the required
+ones from source (bcrypt 5, v1.133 - v1.135) and removes the optional ones, as npm removes an optional
+package whose install fails (v1.134's web tests run in jsdom, which loads `canvas` whenever it is
+installed and fails on a binding that was never built).
 """
 
 import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,15 +86,28 @@ def imports_any(source: Path, names: Iterable[str]) -> bool:
     return any(spec == name or spec.startswith(f"{name}/") for spec in imported for name in names)
 
 
-def prune_unbuilt_optional(folder: Path) -> list[str]:
-    """Remove the optional packages with an install script that `npm ci --ignore-scripts` left unbuilt."""
+def settle_native_packages(
+    folder: Path, loads: Callable[[str], bool], rebuild: Callable[[str], bool]
+) -> tuple[list[str], list[str]]:
+    """After `npm ci --ignore-scripts`: (removed, rebuilt) packages whose install script was never run.
+
+    A package with an install script that `require()` cannot load is, when optional, removed, as npm
+    removes an optional package whose install fails; when required and a native addon (`binding.gyp`), built
+    from source with `rebuild`. A package that loads (its binary shipped in a sibling package) is left alone.
+    """
     lock = json.loads((folder / MANIFESTS[1]).read_text(encoding="utf-8"))
     removed: list[str] = []
+    rebuilt: list[str] = []
     for path, entry in sorted(lock.get("packages", {}).items()):
-        if not (path and isinstance(entry, dict) and entry.get("optional") and entry.get("hasInstallScript")):
+        if not (path and isinstance(entry, dict) and entry.get("hasInstallScript")):
             continue
         installed = folder / path
-        if installed.is_dir() and not any(installed.glob("build/Release/*.node")):
+        name = path.rsplit("node_modules/", 1)[-1]
+        if "/node_modules/" in path or not installed.is_dir() or loads(name):
+            continue
+        if entry.get("optional"):
             shutil.rmtree(installed)
-            removed.append(path.rsplit("node_modules/", 1)[-1])
-    return removed
+            removed.append(name)
+        elif (installed / "binding.gyp").is_file() and rebuild(name):
+            rebuilt.append(name)
+    return removed, rebuilt

@@ -25,7 +25,7 @@ from patcher.node import Toolchain, cache_root, prepare
 from patcher.npm_lock import (
     imports_any,
     only_container_tests,
-    prune_unbuilt_optional,
+    settle_native_packages,
     without_container_tests,
 )
 from patcher.verify_plan import App, Step, plan_steps
@@ -268,12 +268,33 @@ def _npm_install_as_far_as_possible(
             "which only Immich's medium tests use"
         )
     if result.status == "passed":
-        pruned = prune_unbuilt_optional(tree / step.cwd)
-        if pruned:
-            notes.append(f"removed {', '.join(pruned)}: optional, its native part not built (as npm does)")
+        folder = tree / step.cwd
+
+        def rebuild(name: str) -> bool:
+            command = (*toolchain.command, "rebuild", name, "--build-from-source")
+            with Path(result.log).open("a", encoding="utf-8") as sink:
+                sink.write(f"\n$ {' '.join(command)}\n")
+                sink.flush()
+                done = subprocess.run(command, cwd=folder, env=toolchain.env(), stdout=sink, stderr=sink)
+            return done.returncode == 0 and node_loads(toolchain, folder, name)
+
+        removed, rebuilt = settle_native_packages(
+            folder, lambda name: node_loads(toolchain, folder, name), rebuild
+        )
+        if removed:
+            notes.append(f"removed {', '.join(removed)}: optional, its native part not built (as npm does)")
+        if rebuilt:
+            notes.append(f"built {', '.join(rebuilt)} from source (install scripts are not run)")
     if notes:
         result.detail = "; ".join([*notes, result.detail] if result.detail else notes)
     return result
+
+
+def node_loads(toolchain: Toolchain, folder: Path, name: str) -> bool:
+    """Whether Node can `require()` the package `name` from `folder` (its native part, if any, included)."""
+    probe = (str(toolchain.node), "-e", "require(process.argv[1])", name)
+    done = subprocess.run(probe, cwd=folder, env=toolchain.env(), capture_output=True, timeout=120)
+    return done.returncode == 0
 
 
 def _set_aside_left_out_imports(result: CheckResult, app: Path, dropped: list[str]) -> None:

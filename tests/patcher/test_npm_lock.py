@@ -9,7 +9,7 @@ from patcher.npm_lock import (
     imports_any,
     only_container_tests,
     package_name,
-    prune_unbuilt_optional,
+    settle_native_packages,
     strip_container_tests,
     without_container_tests,
 )
@@ -86,15 +86,34 @@ def test_imports_are_read_from_import_and_require_forms(tmp_path: Path) -> None:
     assert not imports_any(tmp_path / "absent.ts", ["testcontainers"])
 
 
-def test_an_optional_binding_that_was_built_stays(tmp_path: Path) -> None:
+def test_packages_whose_install_script_never_ran_are_settled(tmp_path: Path) -> None:
     packages = {
         "node_modules/canvas": {"optional": True, "hasInstallScript": True},
-        "node_modules/fsevents": {"optional": True, "hasInstallScript": True},
+        "node_modules/msgpackr-extract": {"optional": True, "hasInstallScript": True},
+        "node_modules/bcrypt": {"hasInstallScript": True},
+        "node_modules/esbuild": {"hasInstallScript": True},
+        "node_modules/vite/node_modules/esbuild": {"hasInstallScript": True},
+        "node_modules/left-pad": {},
     }
     (tmp_path / "package-lock.json").write_text(json.dumps({"packages": packages}), encoding="utf-8")
-    built = tmp_path / "node_modules/canvas/build/Release"
-    built.mkdir(parents=True)
-    (built / "canvas.node").write_bytes(b"\x7fELF")
-    (tmp_path / "node_modules/fsevents").mkdir()
-    assert prune_unbuilt_optional(tmp_path) == ["fsevents"]
-    assert (built / "canvas.node").is_file()
+    for path in packages:
+        (tmp_path / path).mkdir(parents=True)
+    (tmp_path / "node_modules/bcrypt/binding.gyp").write_text("{}", encoding="utf-8")
+    loading = {"msgpackr-extract"}  # its binary ships in a sibling package
+    asked: list[str] = []
+
+    def loads(name: str) -> bool:
+        asked.append(name)
+        return name in loading
+
+    def rebuild(name: str) -> bool:
+        loading.add(name)
+        return True
+
+    removed, rebuilt = settle_native_packages(tmp_path, loads, rebuild)
+    assert removed == ["canvas"]
+    assert rebuilt == ["bcrypt"], "esbuild has no binding.gyp: nothing to build"
+    assert not (tmp_path / "node_modules/canvas").exists()
+    assert (tmp_path / "node_modules/msgpackr-extract").is_dir()
+    assert (tmp_path / "node_modules/esbuild").is_dir()
+    assert "left-pad" not in asked

@@ -105,6 +105,15 @@ def test_the_toolchain_environment_puts_its_executables_first() -> None:
     env = chain.env({"PATH": "/usr/bin"})
     assert env["PATH"].split(os.pathsep) == ["/opt/n/bin", "/usr/bin"]
     assert env["CI"] == "1" and env["NO_COLOR"] == "1"
+    assert "npm_config_nodedir" not in env, "/opt/n has no headers"
+
+
+def test_a_node_with_its_headers_builds_addons_without_downloading_them(tmp_path: Path) -> None:
+    (tmp_path / "include/node").mkdir(parents=True)
+    (tmp_path / "include/node/common.gypi").write_text("{}", encoding="utf-8")
+    chain = Toolchain(tmp_path / "bin/node", "22.20.0", "npm", "10.9.3", ("npm",))
+    assert chain.env({"PATH": ""})["npm_config_nodedir"] == str(tmp_path)
+    assert chain.env({"PATH": "", "npm_config_nodedir": "/x"})["npm_config_nodedir"] == "/x"
 
 
 def test_builds_the_workspace_packages_server_and_web_need_dependencies_first(tmp_path: Path) -> None:
@@ -495,6 +504,8 @@ if args[:3] == ["exec", "--", "vitest"]:
     report = {"numPassedTests": 3, "numFailedTests": 0, "numPendingTests": 0, "testResults": []}
     json.dump(report, open(out, "w"))
     sys.exit(0)
+if args[0] == "rebuild":
+    open(os.path.join("node_modules", args[1], "built"), "w").close()
 if "svelte-check" in args:
     print("svelte-check found 0 errors and 0 warnings")
 print("ok", *args)
@@ -512,9 +523,12 @@ def npm_tree(root: Path) -> Path:
                 "": server,
                 "node_modules/@testcontainers/redis": {"version": "10.27.0", "dev": True},
                 "node_modules/vitest": {"version": "3.1.0", "dev": True},
+                "node_modules/bcrypt": {"version": "5.1.1", "hasInstallScript": True},
             }
         },
     )
+    (root / "server/node_modules/bcrypt").mkdir(parents=True)
+    (root / "server/node_modules/bcrypt/binding.gyp").write_text("{}", encoding="utf-8")
     medium = root / "server/test/medium/globalSetup.ts"
     medium.parent.mkdir(parents=True)
     medium.write_text("import { RedisContainer } from '@testcontainers/redis';\n", encoding="utf-8")
@@ -538,6 +552,12 @@ def fake_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Toolchain:
     chain = toolchain((sys.executable, str(script)), "npm")
     monkeypatch.setattr(verify, "prepare", lambda tree, install=True: chain)
     monkeypatch.setenv("IMMICH_AIO_CACHE", str(tmp_path / "cache"))
+    # what `require()` finds: a package loads once built, and sharp's binary ships beside it
+    monkeypatch.setattr(
+        verify,
+        "node_loads",
+        lambda chain, folder, name: name == "sharp" or (folder / "node_modules" / name / "built").exists(),
+    )
     return chain
 
 
@@ -552,6 +572,8 @@ def test_an_npm_tree_installs_without_the_missing_test_containers(
     assert install.status == "passed"
     assert "installed without @testcontainers/redis" in install.detail
     assert "@testcontainers/redis@10.27.0" in install.detail
+    assert "built bcrypt from source" in install.detail
+    assert (tree / "server/node_modules/bcrypt/built").is_file()
     assert {name: (tree / "server" / name).read_bytes() for name in before} == before
     tsc = checks["server tsc"]
     assert (tsc.status, tsc.errors, tsc.failures) == ("passed", 0, [])
