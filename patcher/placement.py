@@ -22,6 +22,8 @@ def render(placement: Placement, root: Path, context: dict[str, object]) -> byte
         autoescape=False,
     )
 
+    environment.filters["release_names"] = release_names
+
     def read(path: str) -> str:
         return (root / path).read_text(encoding="utf-8")
 
@@ -31,6 +33,13 @@ def render(placement: Placement, root: Path, context: dict[str, object]) -> byte
 
     template = environment.get_template(placement.source.name)
     return template.render(read=read, render=render_file, **context).encode("utf-8")
+
+
+def release_names(text: str, names: dict[str, str]) -> str:
+    """`text` with each name the table maps replaced by the release's spelling of it (longer names first)."""
+    for name in sorted(names, reverse=True):
+        text = text.replace(name, names[name])
+    return text
 
 
 def template_context(tag: str, series: Series) -> dict[str, object]:
