@@ -222,7 +222,13 @@ def probe_api_keys(admin: ImmichClient, library: Library, probes: Probes, *, ref
     mine = next(iter(library.assets.values()))
     no_read = with_api_key(admin, ["album.read"])
     read_only = with_api_key(admin, ["asset.read"])
-    jobs_only = with_api_key(admin, ["job.create"])
+    try:
+        jobs_only, jobs_label = with_api_key(admin, ["job.create"]), "job.create only"
+    except ImmichError as error:
+        # Immich has no job permissions before v1.137: a key with none of the asset permissions stands in
+        if error.status != 400:
+            raise
+        jobs_only, jobs_label = with_api_key(admin, ["album.read"]), "album.read only (no job.create yet)"
     try:
         for what, run in searches(no_read).items():
             status = status_of(run)
@@ -233,7 +239,7 @@ def probe_api_keys(admin: ImmichClient, library: Library, probes: Probes, *, ref
             return
         before = library.ocr_done_at().get(mine)
         accepted = False
-        for client, label in ((read_only, "asset.read only"), (jobs_only, "job.create only")):
+        for client, label in ((read_only, "asset.read only"), (jobs_only, jobs_label)):
             # each refresh job must answer exactly as the upstream job of the same kind does for that key
             for job, upstream_job in (
                 ("refresh-ocr", "refresh-metadata"),
