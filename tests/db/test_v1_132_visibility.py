@@ -148,7 +148,8 @@ def test_nothing_of_ours_depends_on_the_flags(v132: tuple[str, V132Library]) -> 
 
 def test_v1_133_migrates_the_library_of_patched_v1_132(v132: tuple[str, V132Library]) -> None:
     dsn, library = v132
-    sync_mode = library.conn.execute("SELECT value FROM immich_aio.meta WHERE key = 'sync_mode'").fetchone()[0]
+    meta = "SELECT value FROM immich_aio.meta WHERE key = 'sync_mode'"
+    sync_mode = library.conn.execute(meta).fetchone()[0]
     owner = library.user()
     shown = library.flagged_asset(owner)
     archived = library.flagged_asset(owner, archived=True)
@@ -178,7 +179,8 @@ def test_v1_133_migrates_the_library_of_patched_v1_132(v132: tuple[str, V132Libr
     while library.conn.execute("SELECT remaining FROM immich_aio.reconcile_step()").fetchone()[0]:
         pass
     assert library.ocr_search("发票", [owner]) == [shown]
-    assert "immich_aio.asset_visibility(to_jsonb" not in one_function(library.conn, "on_asset_visibility_change")
+    trigger = one_function(library.conn, "on_asset_visibility_change")
+    assert "immich_aio.asset_visibility(to_jsonb" not in trigger
     library.conn.execute("UPDATE assets SET visibility = 'archive' WHERE id = %s", (archived,))
     assert sorted(library.ocr_search("发票", [owner])) == sorted([shown, archived])
     library.conn.execute("UPDATE assets SET visibility = 'hidden' WHERE id = %s", (shown,))

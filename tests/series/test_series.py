@@ -373,7 +373,8 @@ def test_the_v2_series_carry_the_same_server_edit(name: str) -> None:
 
 @by_name
 def test_the_pipeline_reads_the_visibility_the_release_keeps(series: manifest.Series) -> None:
-    # v1.132 keeps an asset's visibility in the "isArchived" / "isVisible" flags (v1.133 makes a column of them)
+    # v1.132 keeps an asset's visibility in the "isArchived" / "isVisible" flags (v1.133 makes a column of
+    # them)
     flags = series.variables(series.base).get("visibility_flags", False)
     assert flags == (parse(series.base) < parse("v1.133.0"))
     if not any(p.dest == "server/src/services/ocr.service.ts" for p in series.placements(SHIPPED.root)):
