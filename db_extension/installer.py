@@ -33,13 +33,17 @@ def sql_text(name: str) -> str:
     return resources.files("db_extension").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def install_script(storage: OcrStorage = "native", asset_table: str = "asset") -> str:
-    """install.sql rendered for one OCR storage and asset table (a jinja2 template for those names)."""
+def install_script(
+    storage: OcrStorage = "native", asset_table: str = "asset", visibility_flags: bool = False
+) -> str:
+    """install.sql rendered for one OCR storage and asset table (a jinja2 template for those names), and for
+    the asset table's flags "isArchived" / "isVisible" (v1.132) where `visibility_flags`, else its visibility
+    column (v1.133 on)."""
     environment = jinja2.Environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
     template = environment.from_string(sql_text("install.sql"))
-    return template.render(ocr_storage=storage, asset_table=asset_table)
+    return template.render(ocr_storage=storage, asset_table=asset_table, visibility_flags=visibility_flags)
 
 
 def detect_asset_table(conn: Any) -> str:
@@ -48,6 +52,20 @@ def detect_asset_table(conn: Any) -> str:
         if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]:
             return name
     return ASSET_TABLES[0]
+
+
+def detect_visibility_flags(conn: Any, asset_table: str) -> bool:
+    """Whether the asset table keeps the "isArchived" / "isVisible" flags of Immich v1.132 rather than the
+    visibility column v1.133's migration makes of them (a table with neither counts as the newer shape)."""
+    columns = {
+        row[0]
+        for row in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped AND attname IN ('visibility', 'isVisible')",
+            (asset_table,),
+        ).fetchall()
+    }
+    return columns == {"isVisible"}
 
 
 def detect_storage(conn: Any) -> OcrStorage:
@@ -101,7 +119,8 @@ def install(dsn: str, *, backfill: bool = True, sync_mode: SyncMode | None = Non
     with connect(dsn) as conn:
         storage = detect_storage(conn)
         asset_table = detect_asset_table(conn)
-    _run_script(dsn, install_script(storage, asset_table), settings)
+        visibility_flags = detect_visibility_flags(conn, asset_table)
+    _run_script(dsn, install_script(storage, asset_table, visibility_flags), settings)
     return status(dsn)
 
 

@@ -30,6 +30,13 @@
 {%- set ocr_runs = "asset_job_status" if native else "immich_aio_ocr.asset_ocr_job" %}
 {#- asset_table: Immich's asset table, "asset" (v1.136 on) or "assets" (the v1 series before it) #}
 {%- set asset_table = asset_table | default("asset") %}
+{#- visibility_flags: the asset table keeps Immich's "isArchived" / "isVisible" flags (v1.132) instead of the
+    visibility column that v1.133's migration makes of them; visibility(row) is the SQL of a row's visibility
+    as text, read from the row as JSON on those releases (see immich_aio.asset_visibility) #}
+{%- set visibility_flags = visibility_flags | default(false) %}
+{%- macro visibility(row) -%}
+{%- if visibility_flags -%}immich_aio.asset_visibility(to_jsonb({{ row }})){%- else -%}{{ row }}.visibility::text{%- endif -%}
+{%- endmacro %}
 
 DO $check$
 BEGIN
@@ -572,6 +579,21 @@ CREATE INDEX IF NOT EXISTS asset_ocr_document_gin ON immich_aio.asset_ocr_docume
 CREATE OR REPLACE FUNCTION immich_aio.searchable(visibility text, deleted_at timestamptz) RETURNS boolean
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN deleted_at IS NULL AND coalesce(visibility, '') NOT IN ('locked', 'hidden');
+{%- if visibility_flags %}
+
+-- The visibility of an asset row given as JSON (to_jsonb(row)), named as from v1.133 on. Immich v1.132 keeps
+-- two flags instead ("isVisible" false: hidden, e.g. the video half of a live photo; "isArchived"), which
+-- v1.133's migration replaces with the visibility column (adding 'locked'). Read from the JSON, so that no
+-- function or trigger here names those columns: the migration's DROP COLUMN then meets nothing of ours, and
+-- the same code reads the visibility column once it exists (during and after the upgrade, until a patched
+-- v1.133+ installs its own functions over these).
+CREATE OR REPLACE FUNCTION immich_aio.asset_visibility(asset jsonb) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN coalesce(asset ->> 'visibility',
+                  CASE WHEN (asset ->> 'isVisible')::boolean IS FALSE THEN 'hidden'
+                       WHEN (asset ->> 'isArchived')::boolean THEN 'archive'
+                       ELSE 'timeline' END);
+{%- endif %}
 
 -- The owner and searchability of each document's asset, copied from asset (and kept current by the
 -- immich_aio_asset_visibility trigger) so OCR candidates are filtered without a join per matching
@@ -579,7 +601,7 @@ CREATE OR REPLACE FUNCTION immich_aio.searchable(visibility text, deleted_at tim
 ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS "ownerId" uuid;
 ALTER TABLE immich_aio.asset_ocr_document ADD COLUMN IF NOT EXISTS searchable boolean;
 UPDATE immich_aio.asset_ocr_document d
-  SET "ownerId" = a."ownerId", searchable = immich_aio.searchable(a.visibility::text, a."deletedAt")
+  SET "ownerId" = a."ownerId", searchable = immich_aio.searchable({{ visibility("a") }}, a."deletedAt")
   FROM {{ asset_table }} a
   WHERE a.id = d."assetId" AND (d."ownerId" IS NULL OR d.searchable IS NULL);
 ALTER TABLE immich_aio.asset_ocr_document ALTER COLUMN "ownerId" SET NOT NULL;
@@ -677,7 +699,7 @@ BEGIN
          -- scalar lookups by primary key: as a join, the planner (which cannot see how few ids the array
          -- holds) hashed the whole asset table for every rebuild
          (SELECT a."ownerId" FROM {{ asset_table }} a WHERE a.id = grams."assetId"),
-         (SELECT immich_aio.searchable(a.visibility::text, a."deletedAt") FROM {{ asset_table }} a WHERE a.id = grams."assetId"),
+         (SELECT immich_aio.searchable({{ visibility("a") }}, a."deletedAt") FROM {{ asset_table }} a WHERE a.id = grams."assetId"),
          (SELECT j."ocrAt" FROM {{ ocr_runs }} j WHERE j."assetId" = grams."assetId")
   FROM (
   SELECT shifted."assetId",
@@ -773,10 +795,14 @@ CREATE OR REPLACE FUNCTION immich_aio.on_asset_visibility_change() RETURNS trigg
   LANGUAGE plpgsql
 AS $trg$
 BEGIN
+{%- if visibility_flags %}
+  IF OLD."ownerId" IS DISTINCT FROM NEW."ownerId" OR {{ visibility("OLD") }} IS DISTINCT FROM {{ visibility("NEW") }}
+{%- else %}
   IF OLD."ownerId" IS DISTINCT FROM NEW."ownerId" OR OLD.visibility IS DISTINCT FROM NEW.visibility
+{%- endif %}
      OR (OLD."deletedAt" IS NULL) <> (NEW."deletedAt" IS NULL) THEN
     UPDATE immich_aio.asset_ocr_document
-      SET "ownerId" = NEW."ownerId", searchable = immich_aio.searchable(NEW.visibility::text, NEW."deletedAt")
+      SET "ownerId" = NEW."ownerId", searchable = immich_aio.searchable({{ visibility("NEW") }}, NEW."deletedAt")
       WHERE "assetId" = NEW.id;
   END IF;
   RETURN NULL;
@@ -948,10 +974,10 @@ BEGIN
   recopied := 0;
   IF remaining = 0 THEN
     UPDATE immich_aio.asset_ocr_document d
-      SET "ownerId" = a."ownerId", searchable = immich_aio.searchable(a.visibility::text, a."deletedAt")
+      SET "ownerId" = a."ownerId", searchable = immich_aio.searchable({{ visibility("a") }}, a."deletedAt")
       FROM {{ asset_table }} a
       WHERE a.id = d."assetId"
-        AND (d."ownerId" <> a."ownerId" OR d.searchable <> immich_aio.searchable(a.visibility::text, a."deletedAt"));
+        AND (d."ownerId" <> a."ownerId" OR d.searchable <> immich_aio.searchable({{ visibility("a") }}, a."deletedAt"));
     GET DIAGNOSTICS recopied = ROW_COUNT;
     INSERT INTO immich_aio.meta VALUES ('reconciled_at', clock_timestamp()::text)
       ON CONFLICT (key) DO UPDATE SET value = excluded.value;
@@ -1064,7 +1090,7 @@ BEGIN
       FROM smart_search s
       JOIN {{ asset_table }} a ON a.id = s."assetId"
       WHERE a."ownerId" = ANY (user_ids) AND a."deletedAt" IS NULL
-        AND a.visibility::text NOT IN ('locked', 'hidden')
+        AND {{ visibility("a") }} NOT IN ('locked', 'hidden')
       ORDER BY s.embedding <=> query_embedding
       LIMIT depth
     ), clip_ranked AS (

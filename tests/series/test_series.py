@@ -26,7 +26,7 @@ SERIES = SHIPPED.series
 INSTALLER = "server/src/utils/immich-aio-database.ts"
 RANKING = "server/src/utils/ocr-ranking.ts"
 #: Every release immich-aio serves, each by exactly one series (issue 11 added the v2 line).
-SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.133.0") <= parse(tag) < parse("v3.2.0"))
+SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.132.3") <= parse(tag) < parse("v3.2.0"))
 #: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
 #: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
 MENUS = {
@@ -42,6 +42,7 @@ MENUS = {
     "v1.136.0": 1,
     "v1.135": 1,
     "v1.133-v1.134": 1,
+    "v1.132": 1,
 }
 #: The server diffs every v2 series carries; they are the same edit in each (only the base blobs differ).
 V2_SERVER_PATCHES = (
@@ -194,10 +195,11 @@ def test_the_start_up_installer_inlines_the_db_extension_sql_verbatim(series: ma
     for tag in releases(series):
         storage = series.variables(tag).get("ocr_storage", "native")
         asset_table = series.variables(tag).get("asset_table", "asset")
+        visibility_flags = series.variables(tag).get("visibility_flags", False)
         body = rendered(series, INSTALLER, tag)
         literals = re.findall(r"^const install = (\".*\");$", body, flags=re.MULTILINE)
         assert len(literals) == 1
-        assert json.loads(literals[0]) == install_script(storage, asset_table), tag
+        assert json.loads(literals[0]) == install_script(storage, asset_table, visibility_flags), tag
         assert "await sql.raw(install).execute(trx);" in body
         assert "set_config('immich_aio.sync_mode', 'patched-server', true)" in body
 
@@ -367,3 +369,19 @@ def test_the_v2_series_carry_the_same_server_edit(name: str) -> None:
     assert len(v2) == 5
     edits = {s.name: edit_only(manifest.PatchFile(name, s.folder / name)) for s in v2}
     assert len(set(edits.values())) == 1, f"{name} differs between {sorted(edits)}"
+
+
+@by_name
+def test_the_pipeline_reads_the_visibility_the_release_keeps(series: manifest.Series) -> None:
+    # v1.132 keeps an asset's visibility in the "isArchived" / "isVisible" flags (v1.133 makes a column of
+    # them)
+    flags = series.variables(series.base).get("visibility_flags", False)
+    assert flags == (parse(series.base) < parse("v1.133.0"))
+    if not any(p.dest == "server/src/services/ocr.service.ts" for p in series.placements(SHIPPED.root)):
+        return  # the v2/v3 lines have upstream's own OCR job
+    service = rendered(series, "server/src/services/ocr.service.ts", series.base)
+    spec = rendered(series, "server/src/services/ocr.service.spec.ts", series.base)
+    assert ("if (!asset.isVisible) {" in service) == flags
+    assert ("AssetVisibility" in service + spec) != flags
+    installer = rendered(series, INSTALLER, series.base)
+    assert ("immich_aio.asset_visibility(to_jsonb(NEW))" in installer) == flags
