@@ -101,16 +101,25 @@ def check_ocr_text(library: Library) -> str:
     return f"{len(images.SCENES)} assets: title line recovered exactly"
 
 
+LOCKED_FOLDER_SINCE = (1, 133, 0)
+
+
 def hide_assets(library: Library) -> None:
     """Move the 'locked' scene to the locked folder and the 'trash' scene to the trash.
 
     The session is locked again afterwards: an unlocked (PIN-elevated) session may see locked assets
-    by Immich's design, a normal one never.
+    by Immich's design, a normal one never. Before v1.133 there is no locked folder: the 'locked' scene
+    goes to the trash too, so that either way both leave the timeline and search.
     """
-    library.client.setup_pin_code(PIN_CODE)
-    library.client.unlock_session(PIN_CODE)
     locked = [library.assets[s.name] for s in images.SCENES if s.role == "locked"]
     trashed = [library.assets[s.name] for s in images.SCENES if s.role == "trash"]
+    if library.client.server_version() < LOCKED_FOLDER_SINCE:
+        library.client.trash(locked + trashed)
+        for asset_id in locked + trashed:
+            expect(library.client.asset(asset_id)["isTrashed"] is True, f"{asset_id} is not in the trash")
+        return
+    library.client.setup_pin_code(PIN_CODE)
+    library.client.unlock_session(PIN_CODE)
     library.client.set_visibility(locked, "locked")
     library.client.trash(trashed)
     for asset_id in locked:

@@ -99,6 +99,10 @@ class ImmichClient:
         elif response.status_code not in (200, 201):
             raise ImmichError("POST", "/partners", response.status_code, response.text)
 
+    def server_version(self) -> tuple[int, int, int]:
+        data = self.request("GET", "/server/version")
+        return int(data["major"]), int(data["minor"]), int(data["patch"])
+
     def setup_pin_code(self, pin: str) -> None:
         self.request("POST", "/auth/pin-code", json={"pinCode": pin})
 

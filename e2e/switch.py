@@ -26,7 +26,14 @@ from patcher.versions import parse
 
 # Immich's tables the library lives in (v3 names), counted at every stage; its OCR boxes are counted where
 # the release keeps them (Immich's asset_ocr, or the v1 series' immich_aio_ocr.asset_ocr).
-LIBRARY_TABLES = ("asset", "album", "album_asset", "smart_search", "asset_face")
+# each table of the library by its v1.136+ name, with the name it had before (Immich renamed them in v1.136)
+LIBRARY_TABLES = {
+    "asset": ("asset", "assets"),
+    "album": ("album", "albums"),
+    "album_asset": ("album_asset", "albums_assets_assets"),
+    "smart_search": ("smart_search",),
+    "asset_face": ("asset_face", "asset_faces"),
+}
 OCR_BOXES = "ocr boxes"
 STARTUP_FAILURES = ("Migrations failed", "corrupted migrations", "Unknown CLIP model", " ERROR [")
 STOCK_SCENE = images.Scene(
@@ -274,16 +281,25 @@ def set_up_library(library: Library, stage: Stage, image_dir: Path) -> str:
 def known_assets(library: Library) -> dict[str, str]:
     """Scene name -> asset id, found again by the uploaded file names."""
     scenes = {scene.file_name: scene.name for scene in (*images.SCENES, STOCK_SCENE)}
-    rows = library.query('SELECT "originalFileName", id::text FROM asset')
+    asset_table = table_of(library, LIBRARY_TABLES["asset"])
+    rows = library.query(f'SELECT "originalFileName", id::text FROM {asset_table}')
     return {scenes[str(file)]: str(asset) for file, asset in rows if str(file) in scenes}
+
+
+def table_of(library: Library, names: tuple[str, ...]) -> str:
+    """The first of `names` that this release's database has."""
+    for name in names:
+        if library.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0]:
+            return name
+    raise checks.CheckFailed(f"the database has none of the tables {', '.join(names)}")
 
 
 def library_counts(library: Library) -> dict[str, int]:
     """Rows of each library table; upstream's ocr_search only where it exists (from v2.2 on: a carry-over
     from the v1 series fills it, so it is compared only between stages that both have it)."""
     counts = {}
-    for table in LIBRARY_TABLES:
-        counts[table] = int(library.query(f"SELECT count(*) FROM {table}")[0][0])
+    for table, names in LIBRARY_TABLES.items():
+        counts[table] = int(library.query(f"SELECT count(*) FROM {table_of(library, names)}")[0][0])
     counts[OCR_BOXES] = int(library.query(f"SELECT count(*) FROM {library.ocr_tables()[0]}")[0][0])
     if library.query("SELECT to_regclass('ocr_search') IS NOT NULL")[0][0]:
         counts["ocr_search"] = int(library.query("SELECT count(*) FROM ocr_search")[0][0])
