@@ -169,7 +169,9 @@ def missing_packages(output: str) -> list[str]:
         if package not in found:
             found.append(package)
     for match in _NPM_404.finditer(output):
-        package = f"{match.group(1)}@{match.group(2)}"
+        # npm 10 names a locked package by its tarball: .../@scope/name/-/name-1.2.3.tgz
+        tarball = re.search(r"/-/[^/]+?-(\d[^/]*)\.tgz$", match.group(2))
+        package = f"{match.group(1)}@{tarball.group(1) if tarball else match.group(2)}"
         if package not in found:
             found.append(package)
     return found

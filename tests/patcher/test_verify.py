@@ -455,6 +455,9 @@ def test_names_the_packages_the_registry_lacks() -> None:
     assert verify.missing_packages("npm error 404  '@immich/ui@0.40.2' is not in this registry.") == [
         "@immich/ui@0.40.2"
     ]
+    url = "https://registry.npmjs.org/@testcontainers/redis/-/redis-10.27.0.tgz"
+    tarball = f"npm error 404  '@testcontainers/redis@{url}' is not in this registry."
+    assert verify.missing_packages(tarball) == ["@testcontainers/redis@10.27.0"]
     assert verify.missing_packages("Done in 9.4s") == []
 
 
