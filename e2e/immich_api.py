@@ -130,9 +130,10 @@ class ImmichClient:
         ml["urls"] = [ml_url]
         # keep the release's other CLIP settings (a patched server requires its textConversion)
         ml["clip"] = {**ml["clip"], "enabled": True, "modelName": clip_model}
-        ml["ocr"]["enabled"] = True
-        if ocr_model:
-            ml["ocr"]["modelName"] = ocr_model
+        if "ocr" in ml:  # a stock release before v2.2 has no OCR
+            ml["ocr"]["enabled"] = True
+            if ocr_model:
+                ml["ocr"]["modelName"] = ocr_model
         ml["facialRecognition"]["enabled"] = False
         ml["duplicateDetection"]["enabled"] = False
         config["newVersionCheck"]["enabled"] = False

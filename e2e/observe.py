@@ -43,13 +43,21 @@ class Library:
         with psycopg.connect(self.database_url, autocommit=True) as connection:
             return STORAGE_TABLES[detect_storage(connection)]
 
+    def has_ocr(self) -> bool:
+        """Whether this database holds OCR at all (a stock release before v2.2 has none)."""
+        return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (self.ocr_tables()[0],))[0][0])
+
     def ocr_done_at(self) -> dict[str, Any]:
+        if not self.has_ocr():
+            return {}
         runs = self.ocr_tables()[1]
         rows = self.query(f'SELECT "assetId"::text, "ocrAt" FROM {runs} WHERE "ocrAt" IS NOT NULL')
         return {str(asset): stamp for asset, stamp in rows}
 
     def ocr_rows(self) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
+        if not self.has_ocr():
+            return result
         for asset, row_id in self.query(f'SELECT "assetId"::text, id::text FROM {self.ocr_tables()[0]}'):
             result.setdefault(str(asset), set()).add(str(row_id))
         return result
