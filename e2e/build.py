@@ -13,6 +13,7 @@ an unchanged tree is not built again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from e2e import geodata
 from patcher.errors import PatcherError
 from patcher.node import Toolchain, prepare
-from patcher.npm_lock import only_container_tests, without_container_tests
+from patcher.npm_lock import reinstall_without_container_tests
 from patcher.verify import missing_packages
 
 STAMP = "node_modules/.immich-aio-e2e-build.json"
@@ -199,16 +200,18 @@ def build_tree(tree: Path, cache: Path, log_dir: Path, force: bool = False, web:
         try:
             result.steps[name] = _run_step(name, step, tree, env, log_dir)
         except BuildError:
-            log = (log_dir / f"build-{name}.log").read_text(encoding="utf-8", errors="replace")
-            missing = missing_packages(log)
-            if toolchain.package_manager != "npm" or not only_container_tests(missing):
+            if toolchain.package_manager != "npm":
                 raise
-            with without_container_tests(tree / step.folder) as dropped:
-                result.steps[name] = _run_step(name, step, tree, env, log_dir)
-            result.notes.append(
-                f"{step.folder}: installed without {', '.join(dropped)}: the registry lacks "
-                f"{', '.join(missing)}, which only Immich's medium tests use"
+            log = (log_dir / f"build-{name}.log").read_text(encoding="utf-8", errors="replace")
+            retried = reinstall_without_container_tests(
+                tree / step.folder,
+                missing_packages(log),
+                functools.partial(_run_step, name, step, tree, env, log_dir),
             )
+            if retried is None:
+                raise
+            result.steps[name], _, note = retried
+            result.notes.append(f"{step.folder}: {note}")
     record = {"fingerprint": fingerprint, "steps": result.steps, "web": web, "notes": result.notes}
     # npm trees (v1.138 and before) have no node_modules at their root
     stamp.parent.mkdir(parents=True, exist_ok=True)

@@ -43,22 +43,22 @@ class Library:
         with psycopg.connect(self.database_url, autocommit=True) as connection:
             return STORAGE_TABLES[detect_storage(connection)]
 
-    def has_ocr(self) -> bool:
-        """Whether this database holds OCR at all (a stock release before v2.2 has none)."""
-        return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (self.ocr_tables()[0],))[0][0])
+    def table_exists(self, name: str) -> bool:
+        return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0])
 
     def ocr_done_at(self) -> dict[str, Any]:
-        if not self.has_ocr():
+        boxes, runs = self.ocr_tables()
+        if not self.table_exists(boxes):  # a stock release before v2.2 has no OCR
             return {}
-        runs = self.ocr_tables()[1]
         rows = self.query(f'SELECT "assetId"::text, "ocrAt" FROM {runs} WHERE "ocrAt" IS NOT NULL')
         return {str(asset): stamp for asset, stamp in rows}
 
     def ocr_rows(self) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
-        if not self.has_ocr():
+        boxes = self.ocr_tables()[0]
+        if not self.table_exists(boxes):
             return result
-        for asset, row_id in self.query(f'SELECT "assetId"::text, id::text FROM {self.ocr_tables()[0]}'):
+        for asset, row_id in self.query(f'SELECT "assetId"::text, id::text FROM {boxes}'):
             result.setdefault(str(asset), set()).add(str(row_id))
         return result
 
@@ -118,6 +118,11 @@ class Library:
 _SAMPLE = re.compile(r"^immich_aio_ml_inference_seconds_(sum|count)\{([^}]*)\} ([0-9.eE+-]+)$")
 
 
+def prometheus_labels(text: str) -> dict[str, str]:
+    """`task="ocr",model="x"` -> {"task": "ocr", "model": "x"}."""
+    return dict(re.findall(r'(\w+)="([^"]*)"', text))
+
+
 _CONVERSIONS = re.compile(r"^immich_aio_ml_text_conversions_total\{([^}]*)\} ([0-9.eE+-]+)$")
 
 
@@ -127,7 +132,7 @@ def text_conversion_counts(metrics_text: str) -> dict[tuple[str, str], float]:
     for line in metrics_text.splitlines():
         match = _CONVERSIONS.match(line.strip())
         if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+            labels = prometheus_labels(match.group(1))
             counts[labels.get("conversion", "?"), labels.get("source", "?")] = float(match.group(2))
     return counts
 
@@ -140,7 +145,7 @@ def inference_means(metrics_text: str) -> dict[str, dict[str, float]]:
         match = _SAMPLE.match(line.strip())
         if not match:
             continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+        labels = prometheus_labels(match.group(2))
         key = f"{labels.get('task', '?')}/{labels.get('model', '?')}"
         (sums if match.group(1) == "sum" else counts)[key] = float(match.group(3))
     return {

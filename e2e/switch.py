@@ -300,7 +300,7 @@ def known_assets(library: Library) -> dict[str, str]:
 def table_of(library: Library, names: tuple[str, ...]) -> str:
     """The first of `names` that this release's database has."""
     for name in names:
-        if library.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0]:
+        if library.table_exists(name):
             return name
     raise checks.CheckFailed(f"the database has none of the tables {', '.join(names)}")
 
@@ -312,8 +312,9 @@ def library_counts(library: Library) -> dict[str, int]:
     for table, names in LIBRARY_TABLES.items():
         counts[table] = int(library.query(f"SELECT count(*) FROM {table_of(library, names)}")[0][0])
     boxes = library.ocr_tables()[0]
-    counts[OCR_BOXES] = int(library.query(f"SELECT count(*) FROM {boxes}")[0][0]) if library.has_ocr() else 0
-    if library.query("SELECT to_regclass('ocr_search') IS NOT NULL")[0][0]:
+    exists = library.table_exists(boxes)
+    counts[OCR_BOXES] = int(library.query(f"SELECT count(*) FROM {boxes}")[0][0]) if exists else 0
+    if library.table_exists("ocr_search"):
         counts["ocr_search"] = int(library.query("SELECT count(*) FROM ocr_search")[0][0])
     return counts
 

@@ -19,10 +19,11 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 CONTAINER_TEST_PACKAGES = frozenset({"testcontainers", "@testcontainers/postgresql", "@testcontainers/redis"})
 MANIFESTS = ("package.json", "package-lock.json")
+T = TypeVar("T")
 
 
 def package_name(spec: str) -> str:
@@ -74,6 +75,24 @@ def without_container_tests(folder: Path) -> Iterator[list[str]]:
         finally:
             for name in MANIFESTS:
                 shutil.copy2(Path(backup) / name, folder / name)
+
+
+def reinstall_without_container_tests(
+    folder: Path, missing: list[str], install: Callable[[], T]
+) -> tuple[T, list[str], str] | None:
+    """When the registry lacks only test-container packages: `install()` again without them.
+
+    Returns its result, the packages left out and a note saying so; None when other packages are missing.
+    """
+    if not only_container_tests(missing):
+        return None
+    with without_container_tests(folder) as dropped:
+        result = install()
+    note = (
+        f"installed without {', '.join(dropped)}: the registry lacks {', '.join(missing)}, "
+        "which only Immich's medium tests use"
+    )
+    return result, dropped, note
 
 
 def imports_any(source: Path, names: Iterable[str]) -> bool:

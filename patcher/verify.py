@@ -22,12 +22,7 @@ from patcher import gitops
 from patcher.check_output import parse_svelte_check, parse_tsc, parse_vitest_json
 from patcher.errors import PatcherError
 from patcher.node import Toolchain, cache_root, prepare
-from patcher.npm_lock import (
-    imports_any,
-    only_container_tests,
-    settle_native_packages,
-    without_container_tests,
-)
+from patcher.npm_lock import imports_any, reinstall_without_container_tests, settle_native_packages
 from patcher.verify_plan import App, Step, plan_steps
 
 Status = Literal["passed", "failed", "upstream", "error", "skipped"]
@@ -260,15 +255,14 @@ def _npm_install_as_far_as_possible(
 ) -> CheckResult:
     """Install again without the test containers when only they are missing; prune unbuilt bindings."""
     notes: list[str] = []
-    missing = missing_packages(Path(result.log).read_text(encoding="utf-8", errors="replace"))
-    if result.status != "passed" and only_container_tests(missing):
-        with without_container_tests(tree / step.cwd) as dropped:
-            result = run_step(tree, step, toolchain, logs)
-        left_out[step.cwd] = dropped
-        notes.append(
-            f"installed without {', '.join(dropped)}: the registry lacks {', '.join(missing)}, "
-            "which only Immich's medium tests use"
+    if result.status != "passed":
+        missing = missing_packages(Path(result.log).read_text(encoding="utf-8", errors="replace"))
+        retried = reinstall_without_container_tests(
+            tree / step.cwd, missing, lambda: run_step(tree, step, toolchain, logs)
         )
+        if retried is not None:
+            result, left_out[step.cwd], note = retried
+            notes.append(note)
     if result.status == "passed":
         folder = tree / step.cwd
 
