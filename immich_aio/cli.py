@@ -5,6 +5,7 @@ import typer
 from db_extension.cli import app as db_app
 from deploy.cli import app as deploy_app
 from e2e.cli import e2e, e2e_switch
+from gateway.cli import app as gateway_app
 from ml_service.cli import serve
 from ml_service.models_cli import app as models_app
 from patcher.cli import app as patcher_app
@@ -20,6 +21,7 @@ app.add_typer(patcher_app)
 app.command("serve")(serve)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
+app.add_typer(gateway_app, name="gateway")
 app.command("e2e")(e2e)
 app.command("e2e-switch")(e2e_switch)
 # build, compose, upstream, ci-template

@@ -1,0 +1,1 @@
+"""immich-aio gateway: Chinese search in front of an unmodified Immich server."""

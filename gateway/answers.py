@@ -1,0 +1,193 @@
+"""The search answers the gateway gives itself: ranked `ocr:` search, hybrid smart search, OCR in metadata.
+
+Each answer has the shape of Immich's own (the envelope of one of Immich's answers, its items as Immich
+returned them to the caller); only the order and the paging are the gateway's.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from anyio import to_thread
+from psycopg_pool import ConnectionPool
+
+from db_extension.search import user_ids_to_search
+from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
+from gateway.ranking import Schema, fused_window, ocr_window, scope_conditions
+from gateway.readback import read_back
+from gateway.requests import HybridSearch, OcrSearch, encode_cursor
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger("immich_aio.gateway")
+T = TypeVar("T")
+
+#: How many candidates each ranking of a hybrid search contributes at least (as the patched servers).
+HYBRID_MIN_DEPTH = 200
+
+
+@dataclass
+class SearchContext:
+    """What every answer needs: the database, Immich, the settings and what the server is."""
+
+    pool: ConnectionPool[Any]
+    immich: ImmichClient
+    settings: GatewaySettings
+    schema: Schema
+    filter_api: bool
+
+    async def in_db(self, work: Callable[[Any], T]) -> T:
+        def run() -> T:
+            with self.pool.connection() as conn:
+                return work(conn)
+
+        return await to_thread.run_sync(run)
+
+
+def empty_envelope() -> dict[str, Any]:
+    """Immich's SearchResponseDto with no results (v3.1's shape)."""
+    return {
+        "albums": {"total": 0, "count": 0, "items": [], "facets": []},
+        "assets": {"total": 0, "count": 0, "items": [], "facets": [], "nextPage": None},
+    }
+
+
+def _reply(
+    envelope: dict[str, Any] | None,
+    items: list[dict[str, Any]],
+    next_offset: int | None,
+    *,
+    page: int | None,
+    cursor_paging: bool,
+) -> dict[str, Any]:
+    reply = copy.deepcopy(envelope) if envelope is not None else empty_envelope()
+    reply["albums"] = {"total": 0, "count": 0, "items": [], "facets": []}
+    assets = reply.setdefault("assets", {})
+    assets.update({"total": len(items), "count": len(items), "items": items, "facets": []})
+    if cursor_paging:
+        assets.pop("nextPage", None)
+        assets["nextCursor"] = None if next_offset is None else encode_cursor(next_offset)
+    else:
+        assets["nextPage"] = None if next_offset is None or page is None else str(page + 1)
+        if "nextCursor" in assets:
+            assets["nextCursor"] = None if next_offset is None else encode_cursor(next_offset)
+    return reply
+
+
+async def answer_ocr(
+    context: SearchContext, plan: OcrSearch, caller: Caller, credential: Credential
+) -> dict[str, Any]:
+    """One page of OCR matches, most relevant first unless the request names another order."""
+
+    def rank(conn: Any) -> list[str]:
+        user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
+        conditions = scope_conditions(plan.filters, user_ids, context.schema)
+        window = ocr_window(
+            conn,
+            text=plan.text,
+            conditions=conditions,
+            order=plan.order,
+            offset=plan.offset,
+            limit=plan.size + 1,
+            near=context.settings.near,
+        )
+        return [candidate.asset_id for candidate in window]
+
+    ranked = await context.in_db(rank)
+    has_more = len(ranked) > plan.size
+    page_ids = ranked[: plan.size]
+    found = await read_back(
+        context.immich,
+        credential,
+        page_ids,
+        filters=plan.filters,
+        text=plan.text,
+        filter_form=plan.filter_form,
+        filter_api=context.filter_api,
+        concurrency=context.settings.read_back_concurrency,
+    )
+    items = [found.items[asset_id] for asset_id in page_ids if asset_id in found.items]
+    next_offset = plan.offset + plan.size if has_more else None
+    return _reply(found.envelope, items, next_offset, page=plan.page, cursor_paging=plan.cursor_paging)
+
+
+async def answer_hybrid(
+    context: SearchContext, plan: HybridSearch, caller: Caller, credential: Credential
+) -> dict[str, Any]:
+    """Immich's CLIP ranking fused with the OCR ranking (reciprocal-rank fusion), one page of it.
+
+    When Immich cannot rank by CLIP (its ML is down), the OCR ranking answers alone, as the patched servers
+    do; any 4xx of Immich is the caller's answer.
+    """
+    settings = context.settings
+    depth = min(1000, max(HYBRID_MIN_DEPTH, plan.page * plan.size + 1))
+    clip_body = {**plan.body, "page": 1, "size": depth}
+    try:
+        clip_answer: dict[str, Any] | None = await context.immich.search("smart", clip_body, credential)
+    except ImmichAnswered as answered:
+        if answered.status < 500:
+            raise
+        log.warning(
+            "Smart search answered with OCR ranking only, the query could not be encoded: Immich answered %s",
+            answered.status,
+        )
+        clip_answer = None
+    clip_items = _items(clip_answer)
+    clip_by_id = {item["id"]: item for item in clip_items}
+    if settings.hybrid_method != "rrf":
+        log.info(
+            "the gateway fuses by reciprocal rank only: hybrid method %r is read as rrf",
+            settings.hybrid_method,
+        )
+
+    def fuse(conn: Any) -> list[tuple[str, bool]]:
+        user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
+        conditions = scope_conditions(plan.filters, user_ids, context.schema)
+        hits = fused_window(
+            conn,
+            text=plan.text,
+            clip_ids=list(clip_by_id),
+            conditions=conditions,
+            depth=depth,
+            offset=(plan.page - 1) * plan.size,
+            limit=plan.size + 1,
+            k=settings.rrf_k,
+            clip_weight=settings.clip_weight,
+            ocr_weight=settings.ocr_weight,
+            near=settings.near,
+        )
+        return [(hit.asset_id, hit.from_clip) for hit in hits]
+
+    fused = await context.in_db(fuse)
+    has_more = len(fused) > plan.size
+    page = fused[: plan.size]
+    ocr_only = [asset_id for asset_id, from_clip in page if not from_clip or asset_id not in clip_by_id]
+    found = await read_back(
+        context.immich,
+        credential,
+        ocr_only,
+        filters=plan.filters,
+        text=plan.text,
+        filter_form=plan.filter_form,
+        filter_api=context.filter_api,
+        concurrency=settings.read_back_concurrency,
+    )
+    items: list[dict[str, Any]] = []
+    for asset_id, _ in page:
+        item = clip_by_id.get(asset_id) or found.items.get(asset_id)
+        if item is not None:
+            items.append(item)
+    envelope = clip_answer if clip_answer is not None else found.envelope
+    next_offset = plan.page * plan.size if has_more else None
+    return _reply(envelope, items, next_offset, page=plan.page, cursor_paging=False)
+
+
+def _items(answer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    assets = answer.get("assets") if answer else None
+    items = assets.get("items") if isinstance(assets, dict) else None
+    return (
+        [item for item in items if isinstance(item, dict) and "id" in item] if isinstance(items, list) else []
+    )

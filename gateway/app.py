@@ -1,0 +1,109 @@
+"""The gateway's ASGI application: search requests it answers itself, everything else passed to Immich."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from gateway.answers import SearchContext, answer_hybrid, answer_ocr
+from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
+from gateway.proxy import pass_through, pass_websocket
+from gateway.requests import HybridSearch, OcrSearch, Plan, Refusal, classify_metadata, classify_smart
+from gateway.settings import GatewaySettings
+from gateway.startup import prepare
+
+log = logging.getLogger("immich_aio.gateway")
+
+#: A search body larger than this is no search the gateway answers; Immich gets it as it came.
+MAX_SEARCH_BODY = 1 << 20
+
+
+def create_app(settings: GatewaySettings) -> Starlette:
+    """The gateway for one Immich server and its database."""
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        immich = ImmichClient(settings.immich_url)
+        pool: ConnectionPool[Any] = ConnectionPool(
+            settings.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
+        )
+        try:
+            prepared = await prepare(settings, immich)
+            pool.open(wait=True, timeout=30)
+            state["context"] = SearchContext(pool, immich, settings, prepared.schema, prepared.filter_api)
+            state["immich"] = immich
+            yield
+        finally:
+            pool.close()
+            await immich.close()
+
+    async def search(request: Request) -> Response:
+        context: SearchContext = state["context"]
+        body = await request.body()
+        if len(body) > MAX_SEARCH_BODY:
+            return await pass_through(context.immich.http, request, body)
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            return await pass_through(context.immich.http, request, body)
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        plan: Plan = (
+            classify_smart(parsed, hybrid=context.settings.hybrid)
+            if endpoint == "smart"
+            else classify_metadata(parsed)
+        )
+        if plan is None:
+            return await pass_through(context.immich.http, request, body)
+        if isinstance(plan, Refusal):
+            return JSONResponse(
+                {"message": plan.message, "error": "Bad Request", "statusCode": plan.status}, plan.status
+            )
+        return await _answer(context, request, plan, body)
+
+    async def websocket(socket: WebSocket) -> None:
+        await pass_websocket(settings.immich_url, socket)
+
+    async def everything_else(request: Request) -> Response:
+        return await pass_through(state["immich"].http, request)
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    routes = [
+        Route("/api/search/smart", search, methods=["POST"]),
+        Route("/api/search/metadata", search, methods=["POST"]),
+        WebSocketRoute("/{path:path}", websocket),
+        Route("/{path:path}", everything_else, methods=methods),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _answer(
+    context: SearchContext, request: Request, plan: OcrSearch | HybridSearch, body: bytes
+) -> Response:
+    credential = Credential.from_request(request.headers, request.query_params)
+    try:
+        caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
+        if caller is None:
+            return await pass_through(context.immich.http, request, body)
+        if isinstance(plan, OcrSearch):
+            reply = await answer_ocr(context, plan, caller, credential)
+        else:
+            reply = await answer_hybrid(context, plan, caller, credential)
+        return JSONResponse(reply)
+    except ImmichAnswered as answered:
+        return Response(answered.body, answered.status, media_type=answered.content_type)
+    except (GatewayError, psycopg.Error, OSError) as error:
+        # Immich answers as it would without the gateway: a stock answer beats an error.
+        log.warning("search answered by Immich alone: %s", error)
+        return await pass_through(context.immich.http, request, body)

@@ -1,0 +1,137 @@
+"""Passes requests and WebSockets through to Immich unchanged, streaming both ways.
+
+Bodies are never held whole: an upload streams from the caller to Immich as it arrives, a download or a
+video Range answer streams back as Immich sends it (compressed bodies stay compressed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+import httpx
+import websockets
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+log = logging.getLogger("immich_aio.gateway")
+
+#: Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection and are never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Headers of a WebSocket handshake that the client library writes itself.
+_HANDSHAKE = frozenset({"host", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"})
+
+
+def forwarded_headers(request: Request | WebSocket, extra_skip: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """The caller's headers less hop-by-hop ones, plus X-Forwarded-* as a reverse proxy adds them."""
+    skip = HOP_BY_HOP | set(extra_skip)
+    headers = [(name, value) for name, value in request.headers.items() if name not in skip]
+    client = request.client.host if request.client else ""
+    prior = request.headers.get("x-forwarded-for")
+    names = {name for name, _ in headers}
+    headers = [(name, value) for name, value in headers if name != "x-forwarded-for"]
+    headers.append(("x-forwarded-for", f"{prior}, {client}" if prior else client))
+    if "x-forwarded-proto" not in names:
+        headers.append(("x-forwarded-proto", request.url.scheme.replace("ws", "http")))
+    if "x-forwarded-host" not in names and "host" in request.headers:
+        headers.append(("x-forwarded-host", request.headers["host"]))
+    return headers
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def pass_through(http: httpx.AsyncClient, request: Request, body: bytes | None = None) -> Response:
+    """Send the request on to Immich and stream its answer back; 502 when Immich cannot be reached."""
+    target = httpx.URL(path=request.url.path, query=request.url.query.encode())
+    has_body = (
+        body is not None
+        or request.headers.get("content-length", "0") != "0"
+        or ("transfer-encoding" in request.headers)
+    )
+    content: bytes | AsyncIterator[bytes] | None = (
+        body if body is not None else (_body(request) if has_body else None)
+    )
+    upstream = http.build_request(request.method, target, headers=forwarded_headers(request), content=content)
+    try:
+        response = await http.send(upstream, stream=True)
+    except httpx.HTTPError as error:
+        log.warning("Immich could not be reached for %s %s: %s", request.method, request.url.path, error)
+        return Response(
+            '{"message":"The Immich server could not be reached","error":"Bad Gateway","statusCode":502}',
+            status_code=502,
+            media_type="application/json",
+        )
+    headers = [(name, value) for name, value in response.headers.multi_items() if name not in HOP_BY_HOP]
+    streamed = StreamingResponse(
+        response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
+    )
+    streamed.raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    return streamed
+
+
+async def pass_websocket(immich_url: str, socket: WebSocket) -> None:
+    """Join the caller's WebSocket to one opened to Immich with the same path, query and credentials."""
+    base = immich_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
+    query = f"?{socket.url.query}" if socket.url.query else ""
+    headers = forwarded_headers(socket, _HANDSHAKE | {"sec-websocket-protocol"})
+    protocols = [p.strip() for p in socket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    try:
+        upstream = await websockets.connect(
+            base + socket.url.path + query,
+            additional_headers=headers,
+            subprotocols=[websockets.Subprotocol(p) for p in protocols] or None,
+            max_size=None,
+            open_timeout=10,
+        )
+    except (TimeoutError, OSError, websockets.WebSocketException) as error:
+        log.warning("Immich refused the WebSocket %s: %s", socket.url.path, error)
+        await socket.close(code=1011)
+        return
+    await socket.accept(subprotocol=upstream.subprotocol)
+
+    async def to_immich() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
+                if data is not None:
+                    await upstream.send(data)
+
+    async def to_caller() -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for data in upstream:
+                if isinstance(data, bytes):
+                    await socket.send_bytes(data)
+                else:
+                    await socket.send_text(data)
+
+    tasks = [asyncio.create_task(to_immich()), asyncio.create_task(to_caller())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await upstream.close()
+        with contextlib.suppress(RuntimeError):
+            await socket.close()

@@ -1,0 +1,125 @@
+"""Reads ranked candidates back through Immich's own search with the caller's credential.
+
+Immich stays the judge: an asset the gateway returns is an item of an answer Immich gave that caller for
+that request's filters. To avoid one request per asset, the bulk of the candidates comes from a few
+searches that return many at once, and only the rest is asked for one by one:
+
+- v3.2 and later: one metadata search whose `filter.or[]` names each candidate's id;
+- before: Immich's own OCR filter for the query text (which finds most exact matches), then one metadata
+  search per remaining id (`id` plus the caller's filters), a few at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.immich import Credential, ImmichClient
+from gateway.requests import MAX_SIZE, SHAPE_FIELDS
+
+
+@dataclass
+class ReadBack:
+    """Items Immich returned, by asset id, and the envelope of one of its answers (for the reply's shape)."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    envelope: dict[str, Any] | None = None
+    requests: int = 0
+
+    def take(self, answer: dict[str, Any], wanted: set[str]) -> None:
+        self.requests += 1
+        if self.envelope is None:
+            self.envelope = answer
+        assets = answer.get("assets")
+        items = assets.get("items") if isinstance(assets, dict) else None
+        for item in items if isinstance(items, list) else []:
+            asset_id = item.get("id") if isinstance(item, dict) else None
+            if asset_id in wanted:
+                self.items[asset_id] = item
+
+
+async def read_back(
+    immich: ImmichClient,
+    credential: Credential,
+    ids: Sequence[str],
+    *,
+    filters: dict[str, Any],
+    text: str,
+    filter_form: dict[str, Any] | None,
+    filter_api: bool,
+    concurrency: int,
+) -> ReadBack:
+    """The items of `ids` that Immich returns to this caller under these filters."""
+    result = ReadBack()
+    wanted = set(ids)
+    if not wanted:
+        return result
+    if filter_api:
+        await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
+    else:
+        body = {**filters, "ocr": text, "size": MAX_SIZE}
+        result.take(await immich.search("metadata", body, credential), wanted)
+    missing = [asset_id for asset_id in dict.fromkeys(ids) if asset_id not in result.items]
+    if missing:
+        await _one_by_one(immich, credential, missing, filters, filter_form, concurrency, result)
+    return result
+
+
+async def _by_id_branches(
+    immich: ImmichClient,
+    credential: Credential,
+    ids: list[str],
+    filters: dict[str, Any],
+    filter_form: dict[str, Any] | None,
+    result: ReadBack,
+) -> None:
+    shape = {key: value for key, value in filters.items() if key in SHAPE_FIELDS}
+    base = filter_form if filter_form is not None else _as_filter(filters)
+    if base is None:
+        return  # flat filters the gateway does not translate: the one-by-one path keeps them flat
+    for start in range(0, len(ids), MAX_SIZE):
+        chunk = ids[start : start + MAX_SIZE]
+        body = {**shape, "filter": {**base, "or": [{"id": {"eq": asset_id}} for asset_id in chunk]}}
+        result.take(await immich.search("metadata", {**body, "size": len(chunk)}, credential), set(chunk))
+
+
+#: Flat filters with a one-to-one branch condition in v3.2's SearchFilter.
+_FLAT_TO_BRANCH_EQ = ("type", "visibility", "isFavorite", "isMotion", "isOffline", "isEncoded")
+
+
+def _as_filter(filters: dict[str, Any]) -> dict[str, Any] | None:
+    """A flat request's filters as a v3.2 filter, where each has a one-to-one counterpart; else None."""
+    branch: dict[str, Any] = {}
+    for key, value in filters.items():
+        if key in SHAPE_FIELDS:
+            continue
+        if key not in _FLAT_TO_BRANCH_EQ:
+            return None
+        branch[key] = {"eq": value}
+    return branch
+
+
+async def _one_by_one(
+    immich: ImmichClient,
+    credential: Credential,
+    ids: list[str],
+    filters: dict[str, Any],
+    filter_form: dict[str, Any] | None,
+    concurrency: int,
+    result: ReadBack,
+) -> None:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(asset_id: str) -> None:
+        if filter_form is not None:
+            shape = {key: value for key, value in filters.items() if key in SHAPE_FIELDS}
+            body = {**shape, "filter": {**filter_form, "id": {"eq": asset_id}}, "size": 1}
+        else:
+            body = {**filters, "id": asset_id, "size": 1}
+        async with limit:
+            answer = await immich.search("metadata", body, credential)
+        result.take(answer, {asset_id})
+
+    await asyncio.gather(*(one(asset_id) for asset_id in ids))

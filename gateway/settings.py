@@ -1,0 +1,41 @@
+"""The gateway's settings: where Immich and its database are, where to listen, and how search ranks."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Immich's own port; the gateway is published in its place.
+DEFAULT_PORT = 2283
+#: The first release with OCR (tables asset_ocr and ocr_search): the oldest the gateway can serve.
+OLDEST_SERVED = (2, 2, 0)
+#: The first release whose search takes `filter`, `orderBy` and `cursor` (known from @immich/sdk 3.2.2).
+FILTER_API_SINCE = (3, 2, 0)
+
+HybridMethod = Literal["rrf", "weighted"]
+
+
+class GatewaySettings(BaseSettings):
+    """Read from the command line, else IMMICH_AIO_GATEWAY_* variables, else these defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="IMMICH_AIO_GATEWAY_", extra="ignore")
+
+    immich_url: str = Field(description="The Immich server the gateway stands in front of.")
+    db_url: str = Field(description="Immich's PostgreSQL (the DSN the server itself uses).")
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    #: Defaults as the patched servers': hybrid on, reciprocal-rank fusion with k = 60, equal weights.
+    hybrid: bool = True
+    hybrid_method: HybridMethod = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    clip_weight: float = Field(default=1.0, ge=0)
+    ocr_weight: float = Field(default=1.0, ge=0)
+    near: bool = True
+    #: How many single-asset read-backs run at once against Immich.
+    read_back_concurrency: int = Field(default=8, ge=1, le=64)
+    #: How long a credential's identity (GET /api/users/me) is remembered.
+    identity_ttl_seconds: float = Field(default=10.0, ge=0)
+    #: Install immich_aio's SQL at start (idempotent); off for a database the gateway may not alter.
+    install_sql: bool = True
