@@ -95,16 +95,15 @@ def scope_conditions(filters: dict[str, Any], user_ids: Sequence[str], schema: S
             )
         )
     else:
-        conditions.append(sql.SQL('d."ownerId" = ANY({})::uuid[]').format(sql.Literal(list(user_ids))))
+        conditions.append(sql.SQL('d."ownerId" = ANY({}::uuid[])').format(sql.Literal(list(user_ids))))
     visibility = filters.get("visibility")
     if isinstance(visibility, str):
         conditions.append(sql.SQL("a.visibility::text = {}").format(sql.Literal(visibility)))
     for name, column in _ASSET_EQUAL.items():
         value = filters.get(name)
         if isinstance(value, str | bool):
-            conditions.append(
-                sql.SQL("a.{}::text = {}").format(sql.Identifier(column), sql.Literal(str(value)))
-            )
+            text = str(value).lower() if isinstance(value, bool) else value
+            conditions.append(sql.SQL("a.{}::text = {}").format(sql.Identifier(column), sql.Literal(text)))
     for name, (column, operator) in _ASSET_DATES.items():
         value = filters.get(name)
         if isinstance(value, str):

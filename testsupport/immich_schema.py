@@ -84,6 +84,25 @@ CREATE TABLE IF NOT EXISTS ocr_search (
   text text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_ocr_search_text ON ocr_search USING gin (f_unaccent(text) gin_trgm_ops);
+
+-- what the gateway's filters read (asset type and flags, EXIF, albums)
+ALTER TABLE asset ADD COLUMN IF NOT EXISTS type varchar NOT NULL DEFAULT 'IMAGE';
+ALTER TABLE asset ADD COLUMN IF NOT EXISTS "isOffline" boolean NOT NULL DEFAULT false;
+ALTER TABLE asset ADD COLUMN IF NOT EXISTS "libraryId" uuid;
+CREATE TABLE IF NOT EXISTS asset_exif (
+  "assetId" uuid PRIMARY KEY REFERENCES asset(id) ON DELETE CASCADE,
+  city varchar, state varchar, country varchar, make varchar, model varchar, "lensModel" varchar,
+  rating integer, "fileSizeInByte" bigint
+);
+CREATE TABLE IF NOT EXISTS album (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  "ownerId" uuid NOT NULL REFERENCES "user"(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS album_asset (
+  "albumId" uuid NOT NULL REFERENCES album(id) ON DELETE CASCADE,
+  "assetId" uuid NOT NULL REFERENCES asset(id) ON DELETE CASCADE,
+  PRIMARY KEY ("albumId", "assetId")
+);
 """
 
 CLIP_INDEX = (

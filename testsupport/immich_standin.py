@@ -1,0 +1,225 @@
+"""A stand-in for the Immich server's HTTP API, for the gateway's tests (a mock: the real, unmodified Immich
+server runs behind the gateway in `immich-aio e2e --unpatched --gateway`, which needs an Immich build).
+
+It answers from the same PostgreSQL tables the gateway reads, with Immich's rules where the tests lean
+on them: the caller from `x-api-key` (here simply the user id), the user plus timeline partners as the
+search scope, trash/locked/hidden kept out, album search by album membership, a few flat filters, v3.2's
+`filter` (`id`, `or[]`, `ocr`, and mixing it with flat fields is a 400), Immich's own trigram-free OCR
+filter stood in for by a substring test, pages and cursors. Besides search: a thumbnail with Range
+support, an upload that hashes what arrives, and a WebSocket that echoes.
+
+Keys: `<user id>` is a full key; `noread:<user id>` lacks asset.read (search 403); `nouser:<user id>` lacks
+user.read (users/me 403).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+THUMBNAIL = bytes(range(256)) * 256  # 64 KiB, every byte value at a known place
+
+
+@dataclass
+class StandInState:
+    dsn: str
+    version: tuple[int, int, int] = (3, 1, 0)
+    ml_down: bool = False
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    names = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}
+    return JSONResponse({"message": message, "error": names.get(status, ""), "statusCode": status}, status)
+
+
+def _key(request: Request | WebSocket) -> tuple[str, str] | None:
+    key = request.headers.get("x-api-key")
+    if not key:
+        return None
+    kind, _, user = key.rpartition(":")
+    return (kind or "full", user)
+
+
+def create_standin(state: StandInState) -> Starlette:
+    """The stand-in Immich as an ASGI app."""
+
+    def db() -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(state.dsn, autocommit=True)
+
+    async def version(_: Request) -> Response:
+        major, minor, patch = state.version
+        return JSONResponse({"major": major, "minor": minor, "patch": patch})
+
+    async def me(request: Request) -> Response:
+        key = _key(request)
+        if key is None:
+            return _error(401, "Authentication required")
+        if key[0] == "nouser":
+            return _error(403, "Missing required permission: user.read")
+        return JSONResponse({"id": key[1], "isAdmin": False, "email": f"{key[1]}@example.com"})
+
+    async def search(request: Request) -> Response:
+        key = _key(request)
+        if key is None:
+            return _error(401, "Authentication required")
+        if key[0] == "noread":
+            return _error(403, "Missing required permission: asset.read")
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _error(400, "Unexpected token in JSON")
+        if not isinstance(body, dict):
+            return _error(400, "body must be an object")
+        state.requests.append((endpoint, body))
+        new_path = bool({"filter", "orderBy", "cursor"} & body.keys())
+        if new_path and state.version < (3, 2, 0):
+            for name in ("filter", "orderBy", "cursor"):
+                body.pop(name, None)  # zod strips keys it does not know
+            new_path = False
+        if new_path and {"ocr", "page", "order", "id", "isFavorite"} & body.keys():
+            return _error(400, "Deprecated search fields cannot be combined with filter, orderBy or cursor")
+        if endpoint == "smart" and state.ml_down:
+            return _error(500, "Machine learning request failed for all URLs")
+        with db() as conn:
+            return JSONResponse(_search(conn, endpoint, body, key[1], new_path))
+
+    async def thumbnail(request: Request) -> Response:
+        if _key(request) is None:
+            return _error(401, "Authentication required")
+        headers = {"content-type": "image/webp", "accept-ranges": "bytes"}
+        wanted = request.headers.get("range", "")
+        if wanted.startswith("bytes="):
+            start_text, _, end_text = wanted[6:].partition("-")
+            start = int(start_text)
+            end = int(end_text) if end_text else len(THUMBNAIL) - 1
+            headers["content-range"] = f"bytes {start}-{end}/{len(THUMBNAIL)}"
+            return Response(THUMBNAIL[start : end + 1], 206, headers=headers)
+        return Response(THUMBNAIL, headers=headers)
+
+    async def upload(request: Request) -> Response:
+        if _key(request) is None:
+            return _error(401, "Authentication required")
+        digest = hashlib.sha256()
+        size = 0
+        async for chunk in request.stream():
+            digest.update(chunk)
+            size += len(chunk)
+        return JSONResponse({"status": "created", "size": size, "sha256": digest.hexdigest()}, 201)
+
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        key = _key(websocket)
+        await websocket.send_text(f"hello {key[1] if key else 'anonymous'}")
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await websocket.send_text("echo " + message["text"])
+            elif message.get("bytes") is not None:
+                await websocket.send_bytes(message["bytes"][::-1])
+
+    return Starlette(
+        routes=[
+            Route("/api/server/version", version),
+            Route("/api/users/me", me),
+            Route("/api/search/metadata", search, methods=["POST"]),
+            Route("/api/search/smart", search, methods=["POST"]),
+            Route("/api/assets/{id}/thumbnail", thumbnail),
+            Route("/api/assets", upload, methods=["POST"]),
+            WebSocketRoute("/api/socket.io/", socket),
+        ]
+    )
+
+
+def _search(conn: Any, endpoint: str, body: dict[str, Any], user_id: str, new_path: bool) -> dict[str, Any]:
+    conditions = ['a."deletedAt" IS NULL', "a.visibility <> 'hidden'"]
+    params: list[Any] = []
+    album_ids = body.get("albumIds")
+    if album_ids:
+        conditions.append(
+            '(SELECT count(DISTINCT aa."albumId") FROM album_asset aa WHERE aa."assetId" = a.id '
+            'AND aa."albumId" = ANY(%s::uuid[])) = %s'
+        )
+        params += [album_ids, len(set(album_ids))]
+    else:
+        conditions.append(
+            'a."ownerId" IN (SELECT %s::uuid UNION SELECT "sharedById" FROM partner '
+            'WHERE "sharedWithId" = %s::uuid AND "inTimeline")'
+        )
+        params += [user_id, user_id]
+    visibility = body.get("visibility")
+    if visibility:
+        conditions.append("a.visibility::text = %s")
+        params.append(visibility)
+    else:
+        conditions.append("a.visibility <> 'locked'")
+    for name in ("isFavorite", "type"):
+        if name in body:
+            conditions.append(f'a."{name}"::text = %s')
+            params.append(str(body[name]).lower() if isinstance(body[name], bool) else body[name])
+    if "city" in body:
+        conditions.append('EXISTS (SELECT 1 FROM asset_exif e WHERE e."assetId" = a.id AND e.city = %s)')
+        params.append(body["city"])
+    if "id" in body:
+        conditions.append("a.id = %s::uuid")
+        params.append(body["id"])
+    ocr = body.get("ocr")
+    filter_ = body.get("filter") if new_path else None
+    if isinstance(filter_, dict):
+        ocr = (filter_.get("ocr") or {}).get("matches", ocr)
+        if "id" in filter_:
+            conditions.append("a.id = %s::uuid")
+            params.append(filter_["id"]["eq"])
+        if "isFavorite" in filter_:
+            conditions.append('a."isFavorite" = %s')
+            params.append(filter_["isFavorite"]["eq"])
+        if "or" in filter_:
+            ids = [branch["id"]["eq"] for branch in filter_["or"] if "id" in branch]
+            conditions.append("a.id = ANY(%s::uuid[])")
+            params.append(ids)
+    if ocr:
+        conditions.append(
+            'EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = a.id AND o."isVisible" AND strpos(o.text, %s) > 0)'
+        )
+        params.append(ocr)
+    size = int(body.get("size") or (100 if endpoint == "smart" else 250))
+    offset = (int(body.get("page") or 1) - 1) * size
+    if new_path and body.get("cursor"):
+        cursor = body["cursor"]
+        offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["offset"]
+    if endpoint == "smart":
+        seed = hashlib.sha256(str(body.get("query", "")).encode()).hexdigest()
+        order = "md5(a.id::text || %s), a.id"
+        params.append(seed)
+    else:
+        order = 'a."fileCreatedAt" DESC, a.id'
+    rows = conn.execute(
+        'SELECT a.id::text, a."ownerId"::text, a."originalFileName", a."isFavorite", a.visibility::text '
+        f"FROM asset a WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT %s OFFSET %s",
+        [*params, size + 1, offset],
+    ).fetchall()
+    items = [
+        {"id": r[0], "ownerId": r[1], "originalFileName": r[2], "isFavorite": r[3], "visibility": r[4]}
+        for r in rows[:size]
+    ]
+    more = len(rows) > size
+    assets: dict[str, Any] = {"total": len(items), "count": len(items), "items": items, "facets": []}
+    if new_path:
+        next_cursor = json.dumps({"offset": offset + size}).encode()
+        assets["nextCursor"] = base64.urlsafe_b64encode(next_cursor).decode().rstrip("=") if more else None
+    else:
+        assets["nextPage"] = str(offset // size + 2) if more else None
+    return {"albums": {"total": 0, "count": 0, "items": [], "facets": []}, "assets": assets}
