@@ -192,7 +192,8 @@ def _search(conn: Any, endpoint: str, body: dict[str, Any], user_id: str, new_pa
             params.append(ids)
     if ocr:
         conditions.append(
-            'EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = a.id AND o."isVisible" AND strpos(o.text, %s) > 0)'
+            'EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = a.id AND o."isVisible" '
+            "AND strpos(o.text, %s) > 0)"
         )
         params.append(ocr)
     size = int(body.get("size") or (100 if endpoint == "smart" else 250))

@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -14,7 +14,9 @@ from e2e.ports import PortAllocator
 
 
 @contextlib.contextmanager
-def live_asgi(app: Any, *, port: int | None = None, lifespan: str = "on") -> Iterator[str]:
+def live_asgi(
+    app: Any, *, port: int | None = None, lifespan: Literal["auto", "on", "off"] = "on"
+) -> Iterator[str]:
     """Serve `app` until the block ends; yields its base URL. Raises when it does not start."""
     port = port or PortAllocator().take()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)

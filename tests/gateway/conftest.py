@@ -9,12 +9,12 @@ import httpx
 import psycopg
 import pytest
 
+from e2e.postgres import EmbeddedPostgres
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.db.conftest import Library, new_database, pg_cluster  # noqa: F401  (pytest fixtures)
 from testsupport.immich_standin import StandInState, create_standin
 from testsupport.live_server import live_asgi
-from e2e.postgres import EmbeddedPostgres
 
 
 @dataclass

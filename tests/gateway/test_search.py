@@ -1,4 +1,4 @@
-"""The gateway's own search answers, through real HTTP, on a real PostgreSQL, in front of a stand-in Immich."""
+"""The gateway's own search answers over real HTTP, on a real PostgreSQL, before a stand-in Immich."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def test_empty_prefix_is_a_400_with_a_message(stack: Stack) -> None:
 def test_results_stay_within_what_immich_shows_the_caller(stack: Stack) -> None:
     alice, bob, carol = stack.library.user(), stack.library.user(), stack.library.user()
     stack.library.conn.execute(
-        'INSERT INTO partner ("sharedById", "sharedWithId", "inTimeline") VALUES (%s, %s, true), (%s, %s, false)',
+        'INSERT INTO partner ("sharedById", "sharedWithId", "inTimeline") '
+        "VALUES (%s, %s, true), (%s, %s, false)",
         (bob, alice, carol, alice),
     )
     own = photo(stack, alice, "停车发票")
