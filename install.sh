@@ -13,6 +13,7 @@ APT_PACKAGES=(
   # CJK fonts: the OCR tests and benchmarks render with each (Hei, Noto Sans/Serif, Kai and Ming faces).
   fonts-wqy-zenhei fonts-noto-cjk fonts-arphic-ukai fonts-arphic-uming
   redis-server chromium  # the end-to-end stack: Immich's queue and the browser steps
+  nginx-light  # the gateway's reverse-proxy snippet is tested with a real nginx
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
