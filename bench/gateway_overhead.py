@@ -1,0 +1,134 @@
+"""What the gateway adds: a thumbnail GET through it vs direct, and its `ocr:` search vs the SQL alone; prints JSON.
+
+Usage: python -m bench.gateway_overhead [--requests 500] [--assets 2000]
+
+One throwaway PostgreSQL 15 + pgvector cluster with Immich's tables and `--assets` assets carrying synthetic
+Chinese OCR text, the stand-in Immich API (testsupport/immich_standin.py: the real server needs an Immich
+build, see docs/gateway.md for figures in front of one) and the gateway in front of it, all on loopback.
+Requests alternate between the paths, one at a time, so drift of a shared machine lands on both:
+
+* pass-through: `GET /api/assets/{id}/thumbnail` (64 KiB) direct to the stand-in vs through the gateway;
+* search: `ocr:` through the gateway (SQL ranking + Immich's read-back) vs `immich_aio.search_ocr` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+
+from e2e.postgres import EmbeddedPostgres
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from testsupport.immich_schema import create_immich_schema
+from testsupport.immich_standin import StandInState, create_standin
+from testsupport.live_server import live_asgi
+from testsupport.synthetic import ocr_line
+
+WORDS = ("发票", "出口", "禁止吸烟", "停车场", "营业时间", "电梯")
+
+
+def fill(dsn: str, assets: int, rng: random.Random) -> str:
+    owner = str(uuid.uuid4())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute('INSERT INTO "user" (id, email) VALUES (%s, %s)', (owner, f"{owner}@example.com"))
+        for _ in range(assets):
+            asset = str(uuid.uuid4())
+            conn.execute('INSERT INTO asset (id, "ownerId") VALUES (%s, %s)', (asset, owner))
+            lines = [ocr_line(rng) for _ in range(rng.randint(2, 6))]
+            rows = ", ".join(
+                "(%s::uuid, 0.1, 0.1, 0.9, 0.1, 0.9, 0.2, 0.1, 0.2, 0.9, 0.9, %s)" for _ in lines
+            )
+            conn.execute(
+                'INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) '
+                "VALUES " + rows,
+                [value for line in lines for value in (asset, line)],
+            )
+    return owner
+
+
+def timed(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50Ms": round(statistics.median(ordered), 3),
+        "p95Ms": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
+    }
+
+
+def run(requests: int, assets: int) -> dict[str, Any]:
+    rng = random.Random(7)
+    with EmbeddedPostgres(database="gateway_bench") as cluster:
+        with psycopg.connect(cluster.dsn) as conn:
+            create_immich_schema(conn, with_clip_index=False)
+        owner = fill(cluster.dsn, assets, rng)
+        state = StandInState(cluster.dsn)
+        with live_asgi(create_standin(state)) as immich_url:
+            settings = GatewaySettings(immich_url=immich_url, db_url=cluster.dsn)
+            with (
+                live_asgi(create_app(settings)) as gateway_url,
+                httpx.Client(headers={"x-api-key": owner}, timeout=60) as client,
+                psycopg.connect(cluster.dsn, autocommit=True) as conn,
+            ):
+                thumbnail = "/api/assets/x/thumbnail"
+                for _ in range(20):  # warm both paths' connections
+                    client.get(immich_url + thumbnail)
+                    client.get(gateway_url + thumbnail)
+                direct, through = [], []
+                for _ in range(requests):
+                    direct.append(timed(lambda: client.get(immich_url + thumbnail).raise_for_status()))
+                    through.append(timed(lambda: client.get(gateway_url + thumbnail).raise_for_status()))
+                sql_only, gateway_search = [], []
+                for i in range(max(10, requests // 10)):
+                    word = WORDS[i % len(WORDS)]
+                    sql_only.append(
+                        timed(
+                            lambda w=word: conn.execute(
+                                "SELECT * FROM immich_aio.search_ocr(%s, %s::uuid[], 100, 0)", (w, [owner])
+                            ).fetchall()
+                        )
+                    )
+                    gateway_search.append(
+                        timed(
+                            lambda w=word: client.post(
+                                gateway_url + "/api/search/smart", json={"query": f"ocr:{w}"}
+                            ).raise_for_status()
+                        )
+                    )
+    direct_summary, through_summary = summary(direct), summary(through)
+    return {
+        "assets": assets,
+        "requests": requests,
+        "thumbnailDirect": direct_summary,
+        "thumbnailThroughGateway": through_summary,
+        "passThroughOverheadP50Ms": round(through_summary["p50Ms"] - direct_summary["p50Ms"], 3),
+        "ocrSearchSqlOnly": summary(sql_only),
+        "ocrSearchThroughGateway": summary(gateway_search),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--assets", type=int, default=2000)
+    args = parser.parse_args()
+    print(json.dumps(run(args.requests, args.assets), indent=2))
+
+
+if __name__ == "__main__":
+    main()
