@@ -1,4 +1,4 @@
-"""What the gateway adds: a thumbnail GET through it vs direct, and its `ocr:` search vs the SQL alone; prints JSON.
+"""What the gateway adds: a thumbnail GET through it vs direct, its `ocr:` search vs the SQL alone (JSON).
 
 Usage: python -m bench.gateway_overhead [--requests 500] [--assets 2000]
 
@@ -48,8 +48,8 @@ def fill(dsn: str, assets: int, rng: random.Random) -> str:
                 "(%s::uuid, 0.1, 0.1, 0.9, 0.1, 0.9, 0.2, 0.1, 0.2, 0.9, 0.9, %s)" for _ in lines
             )
             conn.execute(
-                'INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) '
-                "VALUES " + rows,
+                'INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", '
+                '"textScore", text) VALUES ' + rows,
                 [value for line in lines for value in (asset, line)],
             )
     return owner
@@ -94,20 +94,19 @@ def run(requests: int, assets: int) -> dict[str, Any]:
                 sql_only, gateway_search = [], []
                 for i in range(max(10, requests // 10)):
                     word = WORDS[i % len(WORDS)]
-                    sql_only.append(
-                        timed(
-                            lambda w=word: conn.execute(
-                                "SELECT * FROM immich_aio.search_ocr(%s, %s::uuid[], 100, 0)", (w, [owner])
-                            ).fetchall()
-                        )
-                    )
-                    gateway_search.append(
-                        timed(
-                            lambda w=word: client.post(
-                                gateway_url + "/api/search/smart", json={"query": f"ocr:{w}"}
-                            ).raise_for_status()
-                        )
-                    )
+
+                    def by_sql(w: str = word) -> None:
+                        conn.execute(
+                            "SELECT * FROM immich_aio.search_ocr(%s, %s::uuid[], 100, 0)", (w, [owner])
+                        ).fetchall()
+
+                    def by_gateway(w: str = word) -> None:
+                        client.post(
+                            gateway_url + "/api/search/smart", json={"query": f"ocr:{w}"}
+                        ).raise_for_status()
+
+                    sql_only.append(timed(by_sql))
+                    gateway_search.append(timed(by_gateway))
     direct_summary, through_summary = summary(direct), summary(through)
     return {
         "assets": assets,
