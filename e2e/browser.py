@@ -56,8 +56,9 @@ class BrowserPlan:
     password: str
     asset_id: str
     search_query: str
-    menu_item: str
-    toast_text: str
+    #: The viewer menu item to click and the toast it shows; None leaves the menu alone.
+    menu_item: str | None
+    toast_text: str | None
 
 
 def menu_labels(tree: Path) -> tuple[str, str] | None:

@@ -111,7 +111,7 @@ async function main() {
       return `viewer open for ${input.assetId}`;
     });
 
-    if (opened) {
+    if (opened && input.menuItem) {
       await step(`browser: "${input.menuItem}" from the viewer menu`, '03-refresh-ocr-toast.png', page, async () => {
         const { attempt, misses } = await runViewerMenuItem(page, input.menuItem);
         const toast = page.getByText(input.toastText, { exact: false }).first();

@@ -300,10 +300,11 @@ def check_ml_outage(
 ) -> str:
     """With ml_service down Immich reports failures; once it is back, the missed work completes.
 
-    Meanwhile a patched server answers a plain query with its OCR ranking (it needs no embedding) and says
-    so in its log; a stock one fails the search, as upstream does.
+    Meanwhile a patched server (or the gateway in front of a stock one) answers a plain query with its OCR
+    ranking (it needs no embedding) and says so in its log; a stock one fails the search, as upstream does.
     """
     log_before = len(library.immich_log())
+    gateway_log_before = len(library.process_log("gateway"))
     stop_ml()
     path = image_dir / OUTAGE_SCENE.file_name
     path.write_bytes(images.render(OUTAGE_SCENE))
@@ -322,7 +323,8 @@ def check_ml_outage(
             names == ["receipt-invoice-title"],
             f"with ML down, plain '增值税' should be answered by OCR ranking alone, got {names}",
         )
-        expect("OCR ranking only" in library.immich_log()[log_before:], "the fallback was not logged")
+        logged = library.immich_log()[log_before:] + library.process_log("gateway")[gateway_log_before:]
+        expect("OCR ranking only" in logged, "the fallback was not logged")
         search_outcome = f"plain '增值税' answered from OCR alone {names}"
     else:
         try:

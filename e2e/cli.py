@@ -54,10 +54,29 @@ def e2e(
         bool,
         typer.Option("--fresh", help="Re-clone, re-patch and rebuild instead of reusing the cached tree."),
     ] = False,
+    gateway: Annotated[
+        bool,
+        typer.Option(
+            "--gateway", help="With --unpatched: clients reach the server through `immich-aio gateway`."
+        ),
+    ] = False,
+    nginx: Annotated[
+        bool,
+        typer.Option("--nginx", help="With --gateway: Debian's nginx (the printed snippet) in front of it."),
+    ] = False,
 ) -> None:
     """Patch, build and start a real Immich with ml_service and PostgreSQL, then prove it works end to end."""
     # e2e.run needs the [ml] and [db] extras (Pillow, psycopg); a patcher-only install still starts the CLI.
     from e2e.run import RunOptions, run
+
+    if gateway and not unpatched:
+        Console(stderr=True).print(
+            "error: --gateway stands in front of an unmodified server: add --unpatched"
+        )
+        raise typer.Exit(2)
+    if nginx and not gateway:
+        Console(stderr=True).print("error: --nginx puts nginx in front of the gateway: add --gateway")
+        raise typer.Exit(2)
 
     cache_dir = (cache or default_cache()).resolve()
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -72,6 +91,7 @@ def e2e(
         database_url=database_url,
         skip_browser=skip_browser,
         fresh=fresh,
+        front="nginx" if nginx else "gateway" if gateway else "none",
     )
     result = run(options)
     console = Console()

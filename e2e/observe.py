@@ -79,8 +79,14 @@ class Library:
     def names(self, asset_ids: list[str]) -> list[str]:
         return [self.name_of(a) for a in asset_ids]
 
+    def process_log(self, name: str) -> str:
+        """The log of one supervised process so far ("" for one this run did not start)."""
+        if name not in self.supervisor.processes:
+            return ""
+        return self.supervisor.get(name).log_path.read_text(encoding="utf-8", errors="replace")
+
     def immich_log(self) -> str:
-        return self.supervisor.get("immich").log_path.read_text(encoding="utf-8", errors="replace")
+        return self.process_log("immich")
 
     def wait_processed(
         self, asset_ids: list[str], timeout: float = PROCESSING_TIMEOUT, *, ocr: bool = True

@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -14,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from e2e.ports import LOOPBACK, PortAllocator
 from e2e.postgres import EmbeddedPostgres
 from e2e.supervisor import ProcessSpec, Supervisor, http_probe, tcp_probe
+from gateway.proxy_config import render as proxy_snippet
 
 IMMICH_DATABASE = "immich"
 REDIS_SERVER = "redis-server"
@@ -34,11 +36,16 @@ class StackOptions:
     database_url: str | None = None
     ml_env: Mapping[str, str] = field(default_factory=dict)
     immich_ready_timeout: float = 600.0
+    front: Front = "none"
+
+
+#: What stands in front of the Immich server: nothing, the gateway, or nginx in front of the gateway.
+Front = Literal["none", "gateway", "nginx"]
 
 
 @dataclass
 class Stack:
-    """Where each running service can be reached."""
+    """Where each running service can be reached; `immich_url` is what clients use (the front, if any)."""
 
     supervisor: Supervisor
     immich_url: str
@@ -46,6 +53,7 @@ class Stack:
     database_url: str
     redis_port: int
     media_dir: Path
+    server_url: str = ""
 
 
 def redis_spec(port: int, directory: Path) -> ProcessSpec:
@@ -188,6 +196,64 @@ def start_immich(
     return f"http://{LOOPBACK}:{port}"
 
 
+def gateway_spec(port: int, immich_url: str, database_url: str, cli: list[str]) -> ProcessSpec:
+    """`immich-aio gateway` on loopback in front of the unmodified server."""
+    where = ["--immich-url", immich_url, "--db-url", database_url, "--host", LOOPBACK, "--port", str(port)]
+    return ProcessSpec(
+        name="gateway",
+        argv=[*cli, "gateway", *where],
+        ready=http_probe(f"http://{LOOPBACK}:{port}/api/server/ping", contains="pong"),
+        ready_timeout=60,
+        stop_timeout=15,
+    )
+
+
+def write_nginx_conf(directory: Path, snippet: str) -> Path:
+    """A self-contained nginx.conf in `directory` (no root paths, logs to stderr) including `snippet`."""
+    (directory / "gateway.conf").write_text(snippet, encoding="utf-8")
+    conf = directory / "nginx.conf"
+    conf.write_text(
+        f"daemon off; pid {directory}/nginx.pid; error_log stderr;\n"
+        "events {}\n"
+        f"http {{ access_log off; client_body_temp_path {directory}/body; proxy_temp_path {directory}/p;\n"
+        f"  include {directory}/gateway.conf; }}\n",
+        encoding="utf-8",
+    )
+    return conf
+
+
+def nginx_spec(port: int, gateway_url: str, directory: Path) -> ProcessSpec:
+    """Debian's nginx running `immich-aio gateway config nginx`'s snippet, in front of the gateway."""
+    program = shutil.which("nginx") or "/usr/sbin/nginx"
+    directory.mkdir(parents=True, exist_ok=True)
+    snippet = proxy_snippet("nginx", gateway=gateway_url.removeprefix("http://"), listen=f"{LOOPBACK}:{port}")
+    write_nginx_conf(directory, snippet)
+    return ProcessSpec(
+        name="nginx",
+        argv=[program, "-c", str(directory / "nginx.conf")],
+        ready=http_probe(f"http://{LOOPBACK}:{port}/api/server/ping", contains="pong"),
+        ready_timeout=30,
+        stop_timeout=10,
+    )
+
+
+def start_front(
+    supervisor: Supervisor, ports: PortAllocator, front: Front, server_url: str, database_url: str,
+    cli: list[str], run_dir: Path,
+) -> str:  # fmt: skip
+    """Start what stands in front of the server; returns the URL clients use."""
+    if front == "none":
+        return server_url
+    gateway_port = ports.take()
+    supervisor.start(gateway_spec(gateway_port, server_url, database_url, cli))
+    gateway_url = f"http://{LOOPBACK}:{gateway_port}"
+    if front == "gateway":
+        return gateway_url
+    nginx_port = ports.take()
+    supervisor.start(nginx_spec(nginx_port, gateway_url, run_dir / "nginx"))
+    return f"http://{LOOPBACK}:{nginx_port}"
+
+
 def start_stack(options: StackOptions, supervisor: Supervisor, ports: PortAllocator, cli: list[str]) -> Stack:
     """Start every service in dependency order; each waits for readiness before the next starts."""
     support = start_support(supervisor, ports, options.run_dir, options.ml_env, cli, options.database_url)
@@ -200,11 +266,15 @@ def start_stack(options: StackOptions, supervisor: Supervisor, ports: PortAlloca
         options.build_data,
         options.immich_ready_timeout,
     )
+    client_url = start_front(
+        supervisor, ports, options.front, immich_url, support.database_url, cli, options.run_dir
+    )
     return Stack(
         supervisor=supervisor,
-        immich_url=immich_url,
+        immich_url=client_url,
         ml_url=support.ml_url,
         database_url=support.database_url,
         redis_port=support.redis_port,
         media_dir=support.media_dir,
+        server_url=immich_url,
     )

@@ -39,6 +39,7 @@ def gateway(
     import uvicorn
     from pydantic import ValidationError
 
+    # (the same reason) starlette, psycopg_pool and pydantic-settings come with the `gateway` extra
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
 

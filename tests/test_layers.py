@@ -7,7 +7,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = (
-    "immich_aio", "patcher", "ml_service", "db_extension", "gateway", "e2e", "deploy", "testsupport", "bench"
+    "immich_aio",
+    "patcher",
+    "ml_service",
+    "db_extension",
+    "gateway",
+    "e2e",
+    "deploy",
+    "testsupport",
+    "bench",
 )
 # What each package may import from the others. db_extension only reads ml_service's model names (a
 # module without dependencies), to ask the ML service for the right text embedding.

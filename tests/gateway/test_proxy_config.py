@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from websockets.sync.client import connect
 
 from e2e.ports import PortAllocator
+from e2e.services import write_nginx_conf
 from gateway.proxy_config import render
 from immich_aio.cli import app
 from tests.gateway.conftest import Stack
@@ -28,16 +29,10 @@ def nginx_in_front(stack: Stack, tmp_path: Path) -> Iterator[str]:
     """A real nginx (install.sh installs it) running the printed snippet in front of the gateway."""
     port = PortAllocator().take()
     snippet = render("nginx", gateway=stack.gateway.removeprefix("http://"), listen=f"127.0.0.1:{port}")
-    (tmp_path / "gateway.conf").write_text(snippet)
-    (tmp_path / "nginx.conf").write_text(
-        f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
-        "events {}\n"
-        f"http {{ access_log off; client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/proxy;\n"
-        f"  include {tmp_path}/gateway.conf; }}\n"
-    )
-    test = subprocess.run([NGINX, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    conf = write_nginx_conf(tmp_path, snippet)
+    test = subprocess.run([NGINX, "-t", "-c", str(conf)], capture_output=True, text=True)
     assert test.returncode == 0, test.stderr
-    process = subprocess.Popen([NGINX, "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE)
+    process = subprocess.Popen([NGINX, "-c", str(conf)], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 10
