@@ -31,12 +31,13 @@ from deploy.images import (
     postgres_plan,
     server_plan,
 )
+from gateway import releases
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 from patcher import engine, gitops, manifest
 from patcher.errors import PatcherError
 from patcher.manifest import repository_root
 from patcher.node import cache_root
-from patcher.versions import normalize
+from patcher.versions import normalize, parse
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 console = Console()
@@ -271,6 +272,17 @@ def _any_builder() -> tuple[builders.Builder, str]:
         return "docker", "docker"
 
 
+def gateway_compose(
+    version: str, tree: Path | None, source: str, prefix: str, directory: Path
+) -> compose.ComposeResult:
+    """The release's own stack with its official images, the ML service and the gateway (no image build)."""
+    tag = normalize(version)
+    if parse(tag).release < releases.OLDEST_SERVED:
+        fail(f"the gateway serves Immich v2.2.0 and newer (OCR arrived in v2.2.0), not {tag}", 2)
+    with readable_tree(tree or Path(f"immich-{tag}"), tag, source) as path:
+        return compose.write_stack(path, tag, {"ml": ml_image(prefix, "cpu")}, directory, gateway=True)
+
+
 @app.command("compose")
 def compose_command(
     immich_version: VersionOption,
@@ -280,14 +292,23 @@ def compose_command(
     series_name: SeriesOption = None,
     source: SourceOption = gitops.UPSTREAM_URL,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+    gateway: Annotated[
+        bool,
+        typer.Option(
+            "--gateway", help="The official images behind `immich-aio gateway` (any release from v2.2.0)."
+        ),
+    ] = False,
 ) -> None:
     """Write the compose stack of a release: patched server, ML service, zhparser database, Immich's .env."""
     try:
-        tag, series, path = patched_tree(immich_version, series_name, tree, source)
-        images: dict[str, ImagePlan] = {
-            p.image: p for p in plans(list(IMAGES), tag, series, path, prefix, "cpu")
-        }
-        result = compose.write_stack(path, tag, images, directory)
+        if gateway:
+            result = gateway_compose(immich_version, tree, source, prefix, directory)
+        else:
+            tag, series, path = patched_tree(immich_version, series_name, tree, source)
+            images: dict[str, ImagePlan] = {
+                p.image: p for p in plans(list(IMAGES), tag, series, path, prefix, "cpu")
+            }
+            result = compose.write_stack(path, tag, images, directory)
     except (PatcherError, PlanError, compose.ComposeError) as error:
         fail(str(error), getattr(error, "exit_code", 1))
     if as_json:

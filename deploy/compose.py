@@ -14,6 +14,7 @@ from deploy.images import ImagePlan
 HEADER = "# Written by `immich-aio compose` for Immich {tag}. Settings belong in .env; running the command\n"
 HEADER += "# again rewrites this file (a file it did not write is kept as docker-compose.yml.orig).\n"
 ML_SERVICE = "immich-aio-ml"
+GATEWAY_SERVICE = "immich-aio-gateway"
 UPSTREAM_ML_SERVICE = "immich-machine-learning"
 ENV_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 # Values every run sets, and values a first run adds that the user may edit afterwards.
@@ -46,8 +47,7 @@ class ComposeResult:
         }
 
 
-def stack(upstream: dict[str, Any], tag: str, images: dict[str, ImagePlan]) -> dict[str, Any]:
-    """Immich's compose document with the patched server, ml_service in front of upstream ML, zhparser DB."""
+def _services(upstream: dict[str, Any]) -> dict[str, Any]:
     services = upstream.get("services")
     if (
         not isinstance(services, dict)
@@ -56,17 +56,66 @@ def stack(upstream: dict[str, Any], tag: str, images: dict[str, ImagePlan]) -> d
         raise ComposeError(
             "the release's docker-compose.yml lacks immich-server, immich-machine-learning or database"
         )
+    return services
+
+
+def _depend(service: dict[str, Any], *names: str) -> None:
+    service.setdefault("depends_on", [])
+    if isinstance(service["depends_on"], list):
+        service["depends_on"].extend(names)
+
+
+def stack(upstream: dict[str, Any], tag: str, images: dict[str, ImagePlan]) -> dict[str, Any]:
+    """Immich's compose document with the patched server, ml_service in front of upstream ML, zhparser DB."""
+    services = _services(upstream)
     services["immich-server"]["image"] = images["server"].tag
-    services["immich-server"].setdefault("depends_on", [])
-    if isinstance(services["immich-server"]["depends_on"], list):
-        services["immich-server"]["depends_on"].append(ML_SERVICE)
+    services["database"]["image"] = images["postgres"].tag
+    return _with_ml_service(upstream, tag, images["ml"])
+
+
+def gateway_stack(upstream: dict[str, Any], tag: str, ml: ImagePlan) -> dict[str, Any]:
+    """Immich's compose document with the official images untouched, ml_service in front of upstream ML, and
+    the gateway (the ML image, which carries the whole toolkit) publishing the server's port."""
+    services = _services(upstream)
+    server = services["immich-server"]
+    ports = server.pop("ports", ["2283:2283"])
+    services[GATEWAY_SERVICE] = {
+        "container_name": "immich_aio_gateway",
+        "image": ml.tag,
+        "command": ["immich-aio", "gateway"],
+        "env_file": [".env"],
+        "environment": {
+            "IMMICH_AIO_GATEWAY_IMMICH_URL": "http://immich-server:2283",
+            "IMMICH_AIO_GATEWAY_DB_URL": "postgresql://${DB_USERNAME}:${DB_PASSWORD}@database:5432/${DB_DATABASE_NAME}",
+        },
+        "ports": ports,
+        "depends_on": ["immich-server", "database"],
+        "restart": "always",
+        "healthcheck": {
+            "test": [
+                "CMD",
+                "python3",
+                "-c",
+                "import urllib.request,sys; "
+                "sys.exit(b'pong' not in urllib.request.urlopen('http://127.0.0.1:2283/api/server/ping').read())",
+            ],
+            "interval": "30s",
+            "timeout": "5s",
+            "start_period": "60s",
+        },
+    }
+    return _with_ml_service(upstream, tag, ml)
+
+
+def _with_ml_service(upstream: dict[str, Any], tag: str, ml: ImagePlan) -> dict[str, Any]:
+    services = upstream["services"]
+    _depend(services["immich-server"], ML_SERVICE)
     # the upstream ML server keeps serving faces and every non-Chinese model, pinned to the release
     upstream_ml = services[UPSTREAM_ML_SERVICE]
     upstream_ml["image"] = re.sub(r":\$\{IMMICH_VERSION[^}]*\}", f":{tag}", str(upstream_ml["image"]))
-    services["database"]["image"] = images["postgres"].tag
     services[ML_SERVICE] = {
         "container_name": "immich_aio_ml",
-        "image": images["ml"].tag,
+        "image": ml.tag,
         # No volume: the image carries its models (graphs and OCR), so a new image brings new ones.
         "env_file": [".env"],
         "environment": {"IMMICH_AIO_ML_UPSTREAM_URL": f"http://{UPSTREAM_ML_SERVICE}:3003"},
@@ -127,15 +176,18 @@ def _values(text: str) -> dict[str, str]:
     return values
 
 
-def write_stack(tree: Path, tag: str, images: dict[str, ImagePlan], dest: Path) -> ComposeResult:
-    """Write DEST/docker-compose.yml and DEST/.env for `tag` from the release's own files in `tree`."""
+def write_stack(
+    tree: Path, tag: str, images: dict[str, ImagePlan], dest: Path, *, gateway: bool = False
+) -> ComposeResult:
+    """Write DEST/docker-compose.yml and DEST/.env for `tag` from the release's own files in `tree`: the
+    patched stack, or with `gateway` the official images behind the gateway (only `images["ml"]` is used)."""
     source_compose, source_env = tree / "docker" / "docker-compose.yml", tree / "docker" / "example.env"
     try:
         upstream = yaml.safe_load(source_compose.read_text(encoding="utf-8"))
         example = source_env.read_text(encoding="utf-8")
     except (OSError, yaml.YAMLError) as error:
         raise ComposeError(f"cannot read the release's compose files in {tree / 'docker'}: {error}") from None
-    document = stack(upstream, tag, images)
+    document = gateway_stack(upstream, tag, images["ml"]) if gateway else stack(upstream, tag, images)
     dest.mkdir(parents=True, exist_ok=True)
     compose, env = dest / "docker-compose.yml", dest / ".env"
     backup = None

@@ -9,10 +9,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Immich's own port; the gateway is published in its place.
 DEFAULT_PORT = 2283
-#: The first release with OCR (tables asset_ocr and ocr_search): the oldest the gateway can serve.
-OLDEST_SERVED = (2, 2, 0)
-#: The first release whose search takes `filter`, `orderBy` and `cursor` (known from @immich/sdk 3.2.2).
-FILTER_API_SINCE = (3, 2, 0)
 
 HybridMethod = Literal["rrf", "weighted"]
 

@@ -12,7 +12,8 @@ from db_extension.errors import DbExtensionError
 from db_extension.installer import install
 from gateway.immich import GatewayError, ImmichClient, ServerVersion
 from gateway.ranking import Schema, read_schema
-from gateway.settings import FILTER_API_SINCE, OLDEST_SERVED, GatewaySettings
+from gateway.releases import FILTER_API_SINCE, OLDEST_SERVED
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger("immich_aio.gateway")
 

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "immich_aio": {"patcher", "ml_service", "db_extension", "gateway", "e2e", "deploy"},
     # the gateway reads the search SQL's Python side (query parsing, partners, the installer)
     "gateway": {"db_extension"},
-    "deploy": {"patcher", "ml_service.models.clip_names"},
+    "deploy": {"patcher", "ml_service.models.clip_names", "gateway.releases"},
     "e2e": {"patcher", "ml_service", "db_extension", "gateway"},
     "db_extension": {"ml_service.models.clip_names"},
     "patcher": set(),

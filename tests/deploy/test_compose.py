@@ -7,9 +7,11 @@ from typing import Any
 
 import jsonschema
 import yaml
+from typer.testing import CliRunner
 
 from deploy import compose
 from deploy.images import ml_plan, postgres_plan, server_plan
+from immich_aio.cli import app
 from patcher import manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +76,31 @@ def test_a_compose_file_it_did_not_write_is_kept_aside(release_tree: Path, tmp_p
     (dest / "docker-compose.yml").write_text("services: {mine: {image: busybox}}\n")
     result = compose.write_stack(release_tree, "v3.1.0", images(release_tree), dest)
     assert result.backup is not None and "mine" in result.backup.read_text()
+
+
+def test_the_gateway_stack_keeps_the_official_images_and_publishes_the_gateway(
+    release_tree: Path, tmp_path: Path
+) -> None:
+    ml = {"ml": ml_plan(ROOT, "me", release_tree / "ml-context")}
+    result = compose.write_stack(release_tree, "v3.1.0", ml, tmp_path / "stack", gateway=True)
+    document = yaml.safe_load(result.compose.read_text())
+    schema = compose_schema()
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(document)) == []
+    services = document["services"]
+    assert services["immich-server"]["image"] == "ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}"
+    assert "ports" not in services["immich-server"], "only the gateway is published"
+    gateway = services["immich-aio-gateway"]
+    assert gateway["ports"] == ["2283:2283"] and gateway["command"] == ["immich-aio", "gateway"]
+    assert gateway["image"] == services["immich-aio-ml"]["image"] == ml["ml"].tag
+    assert gateway["environment"]["IMMICH_AIO_GATEWAY_IMMICH_URL"] == "http://immich-server:2283"
+    assert "@database:5432/${DB_DATABASE_NAME}" in gateway["environment"]["IMMICH_AIO_GATEWAY_DB_URL"]
+    assert not services["database"]["image"].startswith("me/"), "the release's own database image"
+    assert "IMMICH_VERSION=v3.1.0" in result.env.read_text()
+
+
+def test_the_gateway_stack_refuses_a_release_without_ocr(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["compose", "--gateway", "--immich-version", "v2.1.0", "--dir", str(tmp_path / "stack")]
+    )
+    assert result.exit_code == 2
+    assert "v2.2.0 and newer" in result.output and not (tmp_path / "stack").exists()
