@@ -7,13 +7,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e import browser, build, checks, clip_weights, services, sharing
+from e2e import browser, build, checks, clip_weights, large_upload, services, sharing
 from e2e.immich_api import ImmichClient
 from e2e.observe import Library
 from e2e.ports import PortAllocator, is_port_free
 from e2e.report import Outcome, Report
 from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted, wait_until
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
+
+#: What the gateway run uploads through it to show that bodies stream (the issue's 2 GB).
+LARGE_UPLOAD = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,9 @@ def drive(
                 result.detail = checks.check_refresh(library, "refresh-smart-search")
         with report.check("sharing and permissions: nobody sees what they may not", fatal=False) as result:
             result.detail = sharing.check_sharing(library, image_dir, patched=not options.unpatched)
+        if options.front != "none":
+            with report.check("a 2 GiB upload through the gateway arrives whole", fatal=False) as result:
+                result.detail = large_upload.check_large_upload(library, run_dir / "large", LARGE_UPLOAD)
         report.figures["search_latency"] = library.search_latency_figures()
         if options.skip_browser:
             report.not_run("browser steps", "--skip-browser given")
