@@ -56,11 +56,12 @@ async def read_back(
     wanted = set(ids)
     if not wanted:
         return result
-    if filter_api:
-        await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
-    else:
+    if not filter_api:
         body = {**filters, "ocr": text, "size": MAX_SIZE}
         result.take(await immich.search("metadata", body, credential), wanted)
+    elif not (filter_form and "or" in filter_form):
+        # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)
+        await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
     missing = [asset_id for asset_id in dict.fromkeys(ids) if asset_id not in result.items]
     if missing:
         await _one_by_one(immich, credential, missing, filters, filter_form, concurrency, result)

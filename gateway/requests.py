@@ -222,10 +222,14 @@ def _filter_ocr_text(filter_: Any) -> str | None:
 def _filter_without_ocr(filter_: Any) -> dict[str, Any] | None:
     """A v3.2 `filter` less its top-level OCR condition; None where the gateway cannot take it apart.
 
-    An `or` list is left to Immich, and so is an `id` condition (read-backs name ids themselves).
+    An `or` list stays in the filter (Immich applies it when reading results back) unless one of its
+    branches carries OCR: such a union is left to Immich, and so is an `id` condition (read-backs name ids).
     """
     if filter_ is None:
         return {}
-    if not isinstance(filter_, dict) or "or" in filter_ or "id" in filter_:
+    if not isinstance(filter_, dict) or "id" in filter_:
+        return None
+    branches = filter_.get("or", [])
+    if not isinstance(branches, list) or any(not isinstance(b, dict) or "ocr" in b for b in branches):
         return None
     return {key: value for key, value in filter_.items() if key != "ocr"}

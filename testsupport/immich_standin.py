@@ -187,9 +187,17 @@ def _search(conn: Any, endpoint: str, body: dict[str, Any], user_id: str, new_pa
             conditions.append('a."isFavorite" = %s')
             params.append(filter_["isFavorite"]["eq"])
         if "or" in filter_:
-            ids = [branch["id"]["eq"] for branch in filter_["or"] if "id" in branch]
-            conditions.append("a.id = ANY(%s::uuid[])")
-            params.append(ids)
+            alternatives = []
+            for branch in filter_["or"]:
+                tests = []
+                if "id" in branch:
+                    tests.append("a.id = %s::uuid")
+                    params.append(branch["id"]["eq"])
+                if "isFavorite" in branch:
+                    tests.append('a."isFavorite" = %s')
+                    params.append(branch["isFavorite"]["eq"])
+                alternatives.append("(" + (" AND ".join(tests) or "true") + ")")
+            conditions.append("(" + " OR ".join(alternatives) + ")")
     if ocr:
         conditions.append(
             'EXISTS (SELECT 1 FROM asset_ocr o WHERE o."assetId" = a.id AND o."isVisible" '

@@ -86,3 +86,8 @@ def test_metadata_filter_api_of_v32() -> None:
     assert classify_metadata({**body, "cursor": "not base64 json"}) is None
     assert classify_metadata({**body, "orderBy": {"field": "relevance"}}) is None
     assert classify_metadata({"filter": {"isFavorite": {"eq": True}}}) is None  # no OCR: Immich's
+    union = {"ocr": {"matches": "发票"}, "or": [{"city": {"eq": "Paris"}}, {"isFavorite": {"eq": True}}]}
+    kept = classify_metadata({"filter": union})
+    assert isinstance(kept, OcrSearch) and kept.filter_form == {"or": union["or"]}
+    ocr_in_branch = {"or": [{"ocr": {"matches": "发票"}}, {"city": {"eq": "Paris"}}]}
+    assert classify_metadata({"filter": ocr_in_branch}) is None

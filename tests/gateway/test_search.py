@@ -208,3 +208,17 @@ def test_v32_filter_ocr_with_cursor_paging(stack_v32: Stack) -> None:
     # the read-back named every candidate in one request's or[] branches
     read_backs = [body for endpoint, body in stack.standin.requests if "or" in body.get("filter", {})]
     assert read_backs and all(len(body["filter"]["or"]) <= 2 for body in read_backs)
+
+
+def test_v32_or_branches_without_ocr_apply_through_the_read_back(stack_v32: Stack) -> None:
+    stack = stack_v32
+    alice = stack.library.user()
+    favourite = photo(stack, alice, "停车场 发票")
+    photo(stack, alice, "加油站 发票")
+    stack.library.conn.execute('UPDATE asset SET "isFavorite" = true WHERE id = %s', (favourite,))
+    union = {"ocr": {"matches": "发票"}, "or": [{"isFavorite": {"eq": True}}, {"id": {"eq": favourite}}]}
+    with stack.client(alice) as client:
+        answer = client.post("/api/search/metadata", json={"filter": union}).json()
+    assert ids(answer) == [favourite]
+    read_backs = [body["filter"] for _, body in stack.standin.requests if "filter" in body]
+    assert read_backs and all(f["or"] == union["or"] and "id" in f for f in read_backs)
