@@ -4,7 +4,8 @@ Usage: python -m bench.gateway_overhead [--requests 500] [--assets 2000]
 
 One throwaway PostgreSQL 15 + pgvector cluster with Immich's tables and `--assets` assets carrying synthetic
 Chinese OCR text, the stand-in Immich API (testsupport/immich_standin.py: the real server needs an Immich
-build, see docs/gateway.md for figures in front of one) and the gateway in front of it, all on loopback.
+build, see docs/gateway.md for figures in front of one) and `immich-aio gateway` in front of it, each its
+own process on loopback (as deployed: no interpreter shared with the client).
 Requests alternate between the paths, one at a time, so drift of a shared machine lands on both:
 
 * pass-through: `GET /api/assets/{id}/thumbnail` (64 KiB) direct to the stand-in vs through the gateway;
@@ -17,20 +18,21 @@ import argparse
 import json
 import random
 import statistics
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
+from e2e.ports import PortAllocator
 from e2e.postgres import EmbeddedPostgres
-from gateway.app import create_app
-from gateway.settings import GatewaySettings
+from e2e.supervisor import ProcessSpec, Supervisor, http_probe
 from testsupport.immich_schema import create_immich_schema
-from testsupport.immich_standin import StandInState, create_standin
-from testsupport.live_server import live_asgi
 from testsupport.synthetic import ocr_line
 
 WORDS = ("发票", "出口", "禁止吸烟", "停车场", "营业时间", "电梯")
@@ -75,11 +77,28 @@ def run(requests: int, assets: int) -> dict[str, Any]:
         with psycopg.connect(cluster.dsn) as conn:
             create_immich_schema(conn, with_clip_index=False)
         owner = fill(cluster.dsn, assets, rng)
-        state = StandInState(cluster.dsn)
-        with live_asgi(create_standin(state)) as immich_url:
-            settings = GatewaySettings(immich_url=immich_url, db_url=cluster.dsn)
+        immich_port, gateway_port = PortAllocator().take_many(2)
+        immich_url, gateway_url = f"http://127.0.0.1:{immich_port}", f"http://127.0.0.1:{gateway_port}"
+        standin = [sys.executable, "-m", "uvicorn", "--factory", "testsupport.immich_standin:app_from_env"]
+        gateway = [sys.executable, "-m", "immich_aio", "gateway", "--immich-url", immich_url]
+        logs = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+        with Supervisor(logs) as supervisor:
+            supervisor.start(
+                ProcessSpec(
+                    "immich",
+                    [*standin, "--port", str(immich_port), "--log-level", "warning"],
+                    env={"IMMICH_STANDIN_DSN": cluster.dsn},
+                    ready=http_probe(f"{immich_url}/api/server/version", contains="major"),
+                )
+            )
+            supervisor.start(
+                ProcessSpec(
+                    "gateway",
+                    [*gateway, "--db-url", cluster.dsn, "--host", "127.0.0.1", "--port", str(gateway_port)],
+                    ready=http_probe(f"{gateway_url}/api/server/version", contains="major"),
+                )
+            )
             with (
-                live_asgi(create_app(settings)) as gateway_url,
                 httpx.Client(headers={"x-api-key": owner}, timeout=60) as client,
                 psycopg.connect(cluster.dsn, autocommit=True) as conn,
             ):

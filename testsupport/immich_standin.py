@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,3 +233,8 @@ def _search(conn: Any, endpoint: str, body: dict[str, Any], user_id: str, new_pa
     else:
         assets["nextPage"] = str(offset // size + 2) if more else None
     return {"albums": {"total": 0, "count": 0, "items": [], "facets": []}, "assets": assets}
+
+
+def app_from_env() -> Starlette:
+    """The stand-in for `uvicorn --factory testsupport.immich_standin:app_from_env` (IMMICH_STANDIN_DSN)."""
+    return create_standin(StandInState(os.environ["IMMICH_STANDIN_DSN"]))
