@@ -31,6 +31,10 @@ from starlette.websockets import WebSocket
 THUMBNAIL = bytes(range(256)) * 256  # 64 KiB, every byte value at a known place
 
 
+class Unsupported(Exception):
+    """A request the stand-in cannot answer as Immich would (a 400, so a test never passes on a guess)."""
+
+
 @dataclass
 class StandInState:
     dsn: str
@@ -94,7 +98,10 @@ def create_standin(state: StandInState) -> Starlette:
         if endpoint == "smart" and state.ml_down:
             return _error(500, "Machine learning request failed for all URLs")
         with db() as conn:
-            return JSONResponse(_search(conn, endpoint, body, key[1], new_path))
+            try:
+                return JSONResponse(_search(conn, endpoint, body, key[1], new_path))
+            except Unsupported as error:
+                return _error(400, str(error))
 
     async def thumbnail(request: Request) -> Response:
         if _key(request) is None:
@@ -197,7 +204,12 @@ def _search(conn: Any, endpoint: str, body: dict[str, Any], user_id: str, new_pa
                 if "isFavorite" in branch:
                     tests.append('a."isFavorite" = %s')
                     params.append(branch["isFavorite"]["eq"])
-                alternatives.append("(" + (" AND ".join(tests) or "true") + ")")
+                if "type" in branch:
+                    tests.append("a.type = %s")
+                    params.append(branch["type"]["eq"])
+                if not tests:
+                    raise Unsupported(f"the stand-in does not know the branch {branch}")
+                alternatives.append("(" + " AND ".join(tests) + ")")
             conditions.append("(" + " OR ".join(alternatives) + ")")
     if ocr:
         conditions.append(
