@@ -19,6 +19,16 @@ from starlette.websockets import WebSocket
 from gateway.answers import SearchContext, answer_hybrid, answer_ocr
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
 from gateway.proxy import pass_through, pass_websocket
+from gateway.refresh import (
+    RefreshRequest,
+    RefreshUnavailable,
+    admin_credential,
+    check_access,
+    check_admin,
+    classify_asset_job,
+    clear_state,
+    start_missing_run,
+)
 from gateway.requests import HybridSearch, OcrSearch, Plan, Refusal, classify_metadata, classify_smart
 from gateway.settings import GatewaySettings
 from gateway.startup import prepare
@@ -72,6 +82,21 @@ def create_app(settings: GatewaySettings) -> Starlette:
             )
         return await _answer(context, request, plan, body)
 
+    async def asset_jobs(request: Request) -> Response:
+        context: SearchContext = state["context"]
+        body = await request.body()
+        try:
+            refresh = classify_asset_job(json.loads(body)) if len(body) <= MAX_SEARCH_BODY else None
+        except ValueError:
+            refresh = None
+        credential = Credential.from_request(request.headers, request.query_params)
+        caller = None
+        if refresh is not None:
+            caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
+        if refresh is None or caller is None:
+            return await pass_through(context.immich.http, request, body)
+        return await _refresh(context, refresh, credential)
+
     async def websocket(socket: WebSocket) -> None:
         await pass_websocket(settings.immich_url, socket)
 
@@ -82,6 +107,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
     routes = [
         Route("/api/search/smart", search, methods=["POST"]),
         Route("/api/search/metadata", search, methods=["POST"]),
+        Route("/api/assets/jobs", asset_jobs, methods=["POST"]),
         WebSocketRoute("/{path:path}", websocket),
         Route("/{path:path}", everything_else, methods=methods),
     ]
@@ -107,3 +133,25 @@ async def _answer(
         # Immich answers as it would without the gateway: a stock answer beats an error.
         log.warning("search answered by Immich alone: %s", error)
         return await pass_through(context.immich.http, request, body)
+
+
+async def _refresh(context: SearchContext, refresh: RefreshRequest, credential: Credential) -> Response:
+    immich = context.immich
+    try:
+        admin = admin_credential(context.settings.admin_api_key)
+        await check_access(immich, credential, refresh.asset_ids, context.settings.read_back_concurrency)
+        await check_admin(immich, admin)
+        cleared = await context.in_db(lambda conn: clear_state(conn, refresh))
+        await start_missing_run(immich, admin, refresh.queue)
+    except ImmichAnswered as answered:
+        return Response(answered.body, answered.status, media_type=answered.content_type)
+    except RefreshUnavailable as error:
+        return JSONResponse({"message": str(error), "error": "Service Unavailable", "statusCode": 503}, 503)
+    log.info(
+        "%s: %d asset(s) queued for Immich's %s run (%d cleared)",
+        refresh.job,
+        len(refresh.asset_ids),
+        refresh.queue,
+        cleared,
+    )
+    return Response(status_code=204)

@@ -95,7 +95,7 @@ class ImmichClient:
         await self.http.aclose()
 
     async def version(self) -> ServerVersion:
-        body = await self._json("GET", "/api/server/version", Credential(()))
+        body = await self.call("GET", "/api/server/version", Credential(()))
         try:
             return ServerVersion(int(body["major"]), int(body["minor"]), int(body["patch"]))
         except (KeyError, TypeError, ValueError) as error:
@@ -112,7 +112,7 @@ class ImmichClient:
         if cached is not None and now - cached[0] < ttl:
             return cached[1]
         try:
-            body = await self._json("GET", "/api/users/me", credential)
+            body = await self.call("GET", "/api/users/me", credential)
             caller: Caller | None = Caller(str(body["id"]), bool(body.get("isAdmin", False)))
         except (ImmichAnswered, KeyError, TypeError):
             caller = None
@@ -123,14 +123,15 @@ class ImmichClient:
 
     async def search(self, endpoint: str, body: dict[str, Any], credential: Credential) -> dict[str, Any]:
         """`POST /api/search/{endpoint}` as the caller."""
-        answer = await self._json("POST", f"/api/search/{endpoint}", credential, body)
+        answer = await self.call("POST", f"/api/search/{endpoint}", credential, body)
         if not isinstance(answer, dict):
             raise ImmichUnreachable(f"Immich's search/{endpoint} answered no object")
         return answer
 
-    async def _json(
+    async def call(
         self, method: str, path: str, credential: Credential, body: dict[str, Any] | None = None
     ) -> Any:
+        """One API call as `credential`; the decoded JSON (None for an empty answer)."""
         try:
             response = await self.http.request(
                 method,
@@ -147,6 +148,8 @@ class ImmichClient:
                 response.content,
                 response.headers.get("content-type", "application/json"),
             )
+        if not response.content:
+            return None
         try:
             return response.json()
         except ValueError as error:

@@ -33,5 +33,7 @@ class GatewaySettings(BaseSettings):
     read_back_concurrency: int = Field(default=8, ge=1, le=64)
     #: How long a credential's identity (GET /api/users/me) is remembered.
     identity_ttl_seconds: float = Field(default=10.0, ge=0)
+    #: An admin's API key (job.read, job.create): starts Immich's own OCR / smart-search runs for refreshes.
+    admin_api_key: str | None = None
     #: Install immich_aio's SQL at start (idempotent); off for a database the gateway may not alter.
     install_sql: bool = True

@@ -9,7 +9,8 @@ filter stood in for by a substring test, pages and cursors. Besides search: a th
 support, an upload that hashes what arrives, and a WebSocket that echoes.
 
 Keys: `<user id>` is a full key; `noread:<user id>` lacks asset.read (search 403); `nouser:<user id>` lacks
-user.read (users/me 403).
+user.read (users/me 403); `nojob:<user id>` lacks job.create; `admin:<user id>` is an admin's key (jobs).
+Asset jobs, asset updates (owner only, as Immich's asset.update) and queue commands are answered and recorded.
 """
 
 from __future__ import annotations
@@ -103,6 +104,45 @@ def create_standin(state: StandInState) -> Starlette:
             except Unsupported as error:
                 return _error(400, str(error))
 
+    async def asset_jobs(request: Request) -> Response:
+        key = _key(request)
+        if key is None:
+            return _error(401, "Authentication required")
+        if key[0] == "nojob":
+            return _error(403, "Missing required permission: job.create")
+        body = json.loads(await request.body())
+        state.requests.append(("assets/jobs", body))
+        if body.get("name") not in (
+            "refresh-faces",
+            "refresh-metadata",
+            "regenerate-thumbnail",
+            "transcode-video",
+        ):
+            return _error(400, "Validation failed: name")
+        return Response(status_code=204)
+
+    async def update_asset(request: Request) -> Response:
+        key = _key(request)
+        if key is None:
+            return _error(401, "Authentication required")
+        with db() as conn:
+            row = conn.execute(
+                'SELECT id::text FROM asset WHERE id = %s::uuid AND "ownerId" = %s::uuid',
+                (request.path_params["id"], key[1]),
+            ).fetchone()
+        if row is None:
+            return _error(400, "Not found or no asset.update access")
+        return JSONResponse({"id": row[0]})
+
+    async def jobs(request: Request) -> Response:
+        key = _key(request)
+        if key is None or key[0] != "admin":
+            return _error(403, "Forbidden")
+        if request.method == "PUT":
+            state.requests.append((f"jobs/{request.path_params['name']}", json.loads(await request.body())))
+            return JSONResponse({})
+        return JSONResponse({"ocr": {}, "smartSearch": {}})
+
     async def thumbnail(request: Request) -> Response:
         if _key(request) is None:
             return _error(401, "Authentication required")
@@ -146,6 +186,10 @@ def create_standin(state: StandInState) -> Starlette:
             Route("/api/search/metadata", search, methods=["POST"]),
             Route("/api/search/smart", search, methods=["POST"]),
             Route("/api/assets/{id}/thumbnail", thumbnail),
+            Route("/api/assets/jobs", asset_jobs, methods=["POST"]),
+            Route("/api/assets/{id}", update_asset, methods=["PUT"]),
+            Route("/api/jobs", jobs),
+            Route("/api/jobs/{name}", jobs, methods=["PUT"]),
             Route("/api/assets", upload, methods=["POST"]),
             WebSocketRoute("/api/socket.io/", socket),
         ]
