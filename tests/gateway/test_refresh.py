@@ -1,4 +1,4 @@
-"""Refresh OCR / Refresh smart search through the gateway: Immich decides who may, Immich's own jobs redo it."""
+"""Refresh OCR / smart search through the gateway: Immich decides who may, Immich's own jobs redo it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def stack_with_admin(pg_cluster: EmbeddedPostgres) -> Iterator[Stack]:
 
 def ocr_state(stack: Stack) -> dict[str, Any]:
     rows = stack.library.conn.execute(
-        'SELECT a.id::text, (SELECT count(*) FROM asset_ocr o WHERE o."assetId" = a.id), j."ocrAt" IS NOT NULL, '
+        'SELECT a.id::text, (SELECT count(*) FROM asset_ocr o WHERE o."assetId" = a.id), '
+        'j."ocrAt" IS NOT NULL, '
         '(SELECT count(*) FROM smart_search s WHERE s."assetId" = a.id) '
         'FROM asset a LEFT JOIN asset_job_status j ON j."assetId" = a.id'
     ).fetchall()
