@@ -16,9 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from gateway import addon
 from gateway.answers import SearchContext, answer_hybrid, answer_ocr
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
-from gateway.proxy import pass_through, pass_websocket
+from gateway.proxy import pass_page, pass_through, pass_websocket
 from gateway.refresh import (
     RefreshRequest,
     RefreshUnavailable,
@@ -101,13 +102,19 @@ def create_app(settings: GatewaySettings) -> Starlette:
         await pass_websocket(settings.immich_url, socket)
 
     async def everything_else(request: Request) -> Response:
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return await pass_page(state["immich"].http, request, addon.inject)
         return await pass_through(state["immich"].http, request)
+
+    async def addon_script(_: Request) -> Response:
+        return Response(addon.script(), media_type="text/javascript", headers={"cache-control": "no-cache"})
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [
         Route("/api/search/smart", search, methods=["POST"]),
         Route("/api/search/metadata", search, methods=["POST"]),
         Route("/api/assets/jobs", asset_jobs, methods=["POST"]),
+        Route(addon.ADDON_PATH, addon_script),
         WebSocketRoute("/{path:path}", websocket),
         Route("/{path:path}", everything_else, methods=methods),
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import httpx
 import websockets
@@ -81,6 +81,61 @@ async def pass_through(http: httpx.AsyncClient, request: Request, body: bytes | 
             media_type="application/json",
         )
     headers = [(name, value) for name, value in response.headers.multi_items() if name not in HOP_BY_HOP]
+    streamed = StreamingResponse(
+        response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
+    )
+    streamed.raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    return streamed
+
+
+#: A page larger than this is passed as it came (Immich's index.html is a few KiB).
+MAX_PAGE = 4 << 20
+
+
+async def pass_page(
+    http: httpx.AsyncClient, request: Request, transform: Callable[[bytes], bytes]
+) -> Response:
+    """A browser's page request: Immich's HTML answer, changed by `transform`; anything else streams through.
+
+    The page is asked for uncompressed so that it can be changed; its length is set anew.
+    """
+    target = httpx.URL(path=request.url.path, query=request.url.query.encode())
+    headers = [(n, v) for n, v in forwarded_headers(request) if n != "accept-encoding"]
+    try:
+        response = await http.send(http.build_request(request.method, target, headers=headers), stream=True)
+    except httpx.HTTPError as error:
+        log.warning("Immich could not be reached for %s %s: %s", request.method, request.url.path, error)
+        return _unreachable()
+    kept = [(name, value) for name, value in response.headers.multi_items() if name not in HOP_BY_HOP]
+    is_page = (
+        response.status_code == 200
+        and response.headers.get("content-type", "").startswith("text/html")
+        and "content-encoding" not in response.headers
+        and int(response.headers.get("content-length", "0") or 0) <= MAX_PAGE
+    )
+    if not is_page:
+        return _streamed(response, kept)
+    try:
+        body = await response.aread()
+    finally:
+        await response.aclose()
+    page = transform(body)
+    answer = Response(page, status_code=200)
+    answer.raw_headers = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in kept if name != "content-length"
+    ] + [(b"content-length", str(len(page)).encode())]
+    return answer
+
+
+def _unreachable() -> Response:
+    return Response(
+        '{"message":"The Immich server could not be reached","error":"Bad Gateway","statusCode":502}',
+        status_code=502,
+        media_type="application/json",
+    )
+
+
+def _streamed(response: httpx.Response, headers: list[tuple[str, str]]) -> Response:
     streamed = StreamingResponse(
         response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
     )

@@ -21,8 +21,9 @@ FIRST_PARTY = (
 # module without dependencies), to ask the ML service for the right text embedding.
 ALLOWED: dict[str, set[str]] = {
     "immich_aio": {"patcher", "ml_service", "db_extension", "gateway", "e2e", "deploy"},
-    # the gateway reads the search SQL's Python side (query parsing, partners, the installer)
-    "gateway": {"db_extension"},
+    # the gateway reads the search SQL's Python side (query parsing, partners, the installer) and, for its
+    # web add-on, where ui_snippets' strings are (patcher.manifest.repository_root)
+    "gateway": {"db_extension", "patcher.manifest"},
     "deploy": {"patcher", "ml_service.models.clip_names", "gateway.releases"},
     "e2e": {"patcher", "ml_service", "db_extension", "gateway"},
     "db_extension": {"ml_service.models.clip_names"},
