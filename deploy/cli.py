@@ -18,6 +18,7 @@ from typing import Annotated, Literal, NoReturn, cast
 import typer
 from rich.console import Console
 
+import gateway.releases as releases
 from deploy import builders, compose, upstream
 from deploy.context import missing_sources
 from deploy.images import (
@@ -31,7 +32,6 @@ from deploy.images import (
     postgres_plan,
     server_plan,
 )
-from gateway import releases
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 from patcher import engine, gitops, manifest
 from patcher.errors import PatcherError
