@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from functools import cache
 from importlib import resources
 
+from gateway.requests import Refusal
 from patcher.manifest import repository_root
 
-#: Where the gateway serves the add-on.
+#: Where the gateway serves the add-on, its settings page and the page's API.
 ADDON_PATH = "/immich-aio/addon.js"
+SETTINGS_PATH = "/immich-aio/settings"
+SETTINGS_API_PATH = "/immich-aio/api/settings"
 #: The languages the add-on speaks (immich-aio's own strings live in ui_snippets/i18n, one home).
 LANGUAGES = ("en", "zh_Hans", "zh_Hant")
 _KEYS = (
@@ -58,3 +62,14 @@ def inject(html: bytes) -> bytes:
     if match is None:
         return html
     return html[: match.start()] + TAG + html[match.start() :]
+
+
+def settings_page() -> str:
+    """The admins' settings page (its script reads and saves through SETTINGS_API_PATH)."""
+    return resources.files("gateway").joinpath("addon", "settings.html").read_text(encoding="utf-8")
+
+
+def refusal_page(refusal: Refusal) -> str:
+    """A short page saying why the settings page is not shown."""
+    message = html.escape(str(refusal.message))
+    return f'<!doctype html><title>immich-aio settings</title><p>{message}</p><p><a href="/">Immich</a></p>'

@@ -8,25 +8,32 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from anyio import to_thread
 from psycopg_pool import ConnectionPool
 
 from db_extension.search import user_ids_to_search
+from gateway import tunables
 from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
 from gateway.ranking import Schema, fused_window, ocr_window, scope_conditions
 from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
 from gateway.settings import GatewaySettings
+from gateway.tunables import Tunables
 
 log = logging.getLogger("immich_aio.gateway")
 T = TypeVar("T")
 
 #: How many candidates each ranking of a hybrid search contributes at least (as the patched servers).
 HYBRID_MIN_DEPTH = 200
+
+
+#: How long the admin's settings are read from memory before the table is read again.
+TUNABLES_TTL_SECONDS = 2.0
 
 
 @dataclass
@@ -38,6 +45,7 @@ class SearchContext:
     settings: GatewaySettings
     schema: Schema
     filter_api: bool
+    _tunables: tuple[float, Tunables] | None = field(default=None, repr=False)
 
     async def in_db(self, work: Callable[[Any], T]) -> T:
         def run() -> T:
@@ -45,6 +53,17 @@ class SearchContext:
                 return work(conn)
 
         return await to_thread.run_sync(run)
+
+    async def tunables(self) -> Tunables:
+        """The admin's settings (saved values over the start-up ones), read again every few seconds."""
+        now = time.monotonic()
+        if self._tunables is None or now - self._tunables[0] > TUNABLES_TTL_SECONDS:
+            self._tunables = (now, await self.in_db(lambda conn: tunables.load(conn, self.settings)))
+        return self._tunables[1]
+
+    def remember(self, saved: Tunables) -> None:
+        """Use settings just saved from the next request on."""
+        self._tunables = (time.monotonic(), saved)
 
 
 def empty_envelope() -> dict[str, Any]:
@@ -81,6 +100,7 @@ async def answer_ocr(
     context: SearchContext, plan: OcrSearch, caller: Caller, credential: Credential
 ) -> dict[str, Any]:
     """One page of OCR matches, most relevant first unless the request names another order."""
+    near = (await context.tunables()).near
 
     def rank(conn: Any) -> list[str]:
         user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
@@ -92,7 +112,7 @@ async def answer_ocr(
             order=plan.order,
             offset=plan.offset,
             limit=plan.size + 1,
-            near=context.settings.near,
+            near=near,
         )
         return [candidate.asset_id for candidate in window]
 
@@ -123,6 +143,7 @@ async def answer_hybrid(
     do; any 4xx of Immich is the caller's answer.
     """
     settings = context.settings
+    tuned = await context.tunables()
     depth = min(1000, max(HYBRID_MIN_DEPTH, plan.page * plan.size + 1))
     clip_body = {**plan.body, "page": 1, "size": depth}
     try:
@@ -137,11 +158,6 @@ async def answer_hybrid(
         clip_answer = None
     clip_items = _items(clip_answer)
     clip_by_id = {item["id"]: item for item in clip_items}
-    if settings.hybrid_method != "rrf":
-        log.info(
-            "the gateway fuses by reciprocal rank only: hybrid method %r is read as rrf",
-            settings.hybrid_method,
-        )
 
     def fuse(conn: Any) -> list[tuple[str, bool]]:
         user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
@@ -154,10 +170,10 @@ async def answer_hybrid(
             depth=depth,
             offset=(plan.page - 1) * plan.size,
             limit=plan.size + 1,
-            k=settings.rrf_k,
-            clip_weight=settings.clip_weight,
-            ocr_weight=settings.ocr_weight,
-            near=settings.near,
+            k=tuned.rrf_k,
+            clip_weight=tuned.clip_weight,
+            ocr_weight=tuned.ocr_weight,
+            near=tuned.near,
         )
         return [(hit.asset_id, hit.from_clip) for hit in hits]
 

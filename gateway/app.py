@@ -12,11 +12,11 @@ import psycopg
 from psycopg_pool import ConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway import addon
+from gateway import addon, tunables
 from gateway.answers import SearchContext, answer_hybrid, answer_ocr
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
 from gateway.proxy import pass_page, pass_through, pass_websocket
@@ -70,17 +70,14 @@ def create_app(settings: GatewaySettings) -> Starlette:
         except ValueError:
             return await pass_through(context.immich.http, request, body)
         endpoint = request.url.path.rsplit("/", 1)[-1]
+        hybrid = (await context.tunables()).hybrid
         plan: Plan = (
-            classify_smart(parsed, hybrid=context.settings.hybrid)
-            if endpoint == "smart"
-            else classify_metadata(parsed)
+            classify_smart(parsed, hybrid=hybrid) if endpoint == "smart" else classify_metadata(parsed)
         )
         if plan is None:
             return await pass_through(context.immich.http, request, body)
         if isinstance(plan, Refusal):
-            return JSONResponse(
-                {"message": plan.message, "error": "Bad Request", "statusCode": plan.status}, plan.status
-            )
+            return _json_error(plan)
         return await _answer(context, request, plan, body)
 
     async def asset_jobs(request: Request) -> Response:
@@ -97,6 +94,29 @@ def create_app(settings: GatewaySettings) -> Starlette:
         if refresh is None or caller is None:
             return await pass_through(context.immich.http, request, body)
         return await _refresh(context, refresh, credential)
+
+    async def settings_page(request: Request) -> Response:
+        context: SearchContext = state["context"]
+        refusal = await _admin_refusal(context, request)
+        if refusal is not None:
+            return HTMLResponse(addon.refusal_page(refusal), refusal.status)
+        return HTMLResponse(addon.settings_page())
+
+    async def settings_api(request: Request) -> Response:
+        context: SearchContext = state["context"]
+        refusal = await _admin_refusal(context, request)
+        if refusal is not None:
+            return _json_error(refusal)
+        if request.method == "GET":
+            return JSONResponse((await context.tunables()).public())
+        try:
+            changes = json.loads(await request.body())
+            saved = await context.in_db(lambda conn: tunables.save(conn, context.settings, changes))
+        except (ValueError, tunables.TunablesError) as error:
+            return _json_error(Refusal(400, f"invalid settings: {error}"))
+        context.remember(saved)
+        log.info("settings changed by an admin: %s", sorted(changes))
+        return JSONResponse(saved.public())
 
     async def websocket(socket: WebSocket) -> None:
         await pass_websocket(settings.immich_url, socket)
@@ -115,6 +135,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Route("/api/search/metadata", search, methods=["POST"]),
         Route("/api/assets/jobs", asset_jobs, methods=["POST"]),
         Route(addon.ADDON_PATH, addon_script),
+        Route(addon.SETTINGS_PATH, settings_page),
+        Route(addon.SETTINGS_API_PATH, settings_api, methods=["GET", "PUT"]),
         WebSocketRoute("/{path:path}", websocket),
         Route("/{path:path}", everything_else, methods=methods),
     ]
@@ -145,7 +167,7 @@ async def _answer(
 async def _refresh(context: SearchContext, refresh: RefreshRequest, credential: Credential) -> Response:
     immich = context.immich
     try:
-        admin = admin_credential(context.settings.admin_api_key)
+        admin = admin_credential((await context.tunables()).admin_api_key)
         await check_access(immich, credential, refresh.asset_ids, context.settings.read_back_concurrency)
         await check_admin(immich, admin)
         cleared = await context.in_db(lambda conn: clear_state(conn, refresh))
@@ -162,3 +184,20 @@ async def _refresh(context: SearchContext, refresh: RefreshRequest, credential: 
         cleared,
     )
     return Response(status_code=204)
+
+
+def _json_error(refusal: Refusal) -> Response:
+    names = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
+    body = {"message": refusal.message, "error": names.get(refusal.status, ""), "statusCode": refusal.status}
+    return JSONResponse(body, refusal.status)
+
+
+async def _admin_refusal(context: SearchContext, request: Request) -> Refusal | None:
+    """None for an admin (Immich says so: GET /api/users/me with the caller's credential), else why not."""
+    credential = Credential.from_request(request.headers, request.query_params)
+    caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
+    if caller is None:
+        return Refusal(401, "Log in to Immich as an admin first")
+    if not caller.is_admin:
+        return Refusal(403, "Only Immich admins may change immich-aio's settings")
+    return None

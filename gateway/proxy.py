@@ -50,6 +50,9 @@ def forwarded_headers(request: Request | WebSocket, extra_skip: Iterable[str] = 
         headers.append(("x-forwarded-proto", request.url.scheme.replace("ws", "http")))
     if "x-forwarded-host" not in names and "host" in request.headers:
         headers.append(("x-forwarded-host", request.headers["host"]))
+    if "accept-encoding" not in names:
+        # else httpx asks for compression itself, and a caller that did not would get compressed bytes
+        headers.append(("accept-encoding", "identity"))
     return headers
 
 
@@ -101,6 +104,7 @@ async def pass_page(
     """
     target = httpx.URL(path=request.url.path, query=request.url.query.encode())
     headers = [(n, v) for n, v in forwarded_headers(request) if n != "accept-encoding"]
+    headers.append(("accept-encoding", "identity"))
     try:
         response = await http.send(http.build_request(request.method, target, headers=headers), stream=True)
     except httpx.HTTPError as error:

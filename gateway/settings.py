@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Immich's own port; the gateway is published in its place.
 DEFAULT_PORT = 2283
-
-HybridMethod = Literal["rrf", "weighted"]
 
 
 class GatewaySettings(BaseSettings):
@@ -22,9 +18,9 @@ class GatewaySettings(BaseSettings):
     db_url: str = Field(description="Immich's PostgreSQL (the DSN the server itself uses).")
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
-    #: Defaults as the patched servers': hybrid on, reciprocal-rank fusion with k = 60, equal weights.
+    #: Defaults as the patched servers': hybrid on, reciprocal-rank fusion with k = 60, equal weights. (The
+    #: gateway fuses by rank only: Immich's smart-search answer carries no distances to weigh.)
     hybrid: bool = True
-    hybrid_method: HybridMethod = "rrf"
     rrf_k: int = Field(default=60, ge=1)
     clip_weight: float = Field(default=1.0, ge=0)
     ocr_weight: float = Field(default=1.0, ge=0)

@@ -14,6 +14,7 @@ from gateway.immich import GatewayError, ImmichClient, ServerVersion
 from gateway.ranking import Schema, read_schema
 from gateway.releases import FILTER_API_SINCE, OLDEST_SERVED
 from gateway.settings import GatewaySettings
+from gateway.tunables import CREATE_TABLE
 
 log = logging.getLogger("immich_aio.gateway")
 
@@ -57,6 +58,11 @@ def check_schema(db_url: str) -> Schema:
         return read_schema(conn)
 
 
+def create_settings_table(db_url: str) -> None:
+    with connect(db_url) as conn:
+        conn.execute(CREATE_TABLE)
+
+
 async def prepare(settings: GatewaySettings, immich: ImmichClient) -> Prepared:
     """Check Immich's release and schema, install immich_aio's SQL (idempotent, every writer keeps it)."""
     version = await immich.version()
@@ -67,6 +73,7 @@ async def prepare(settings: GatewaySettings, immich: ImmichClient) -> Prepared:
             status = await to_thread.run_sync(lambda: install(settings.db_url, sync_mode="always"))
         except DbExtensionError as error:
             raise StartupError(str(error)) from error
+        await to_thread.run_sync(create_settings_table, settings.db_url)
         log.info(
             "immich_aio SQL installed (segmenter %s, %s OCR documents)", status.segmenter, status.documents
         )

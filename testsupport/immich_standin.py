@@ -16,6 +16,7 @@ Asset jobs, asset updates (owner only, as Immich's asset.update) and queue comma
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 THUMBNAIL = bytes(range(256)) * 256  # 64 KiB, every byte value at a known place
+PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>Immich</title></head><body></body></html>\n'
 
 
 class Unsupported(Exception):
@@ -73,7 +75,7 @@ def create_standin(state: StandInState) -> Starlette:
             return _error(401, "Authentication required")
         if key[0] == "nouser":
             return _error(403, "Missing required permission: user.read")
-        return JSONResponse({"id": key[1], "isAdmin": False, "email": f"{key[1]}@example.com"})
+        return JSONResponse({"id": key[1], "isAdmin": key[0] == "admin", "email": f"{key[1]}@example.com"})
 
     async def search(request: Request) -> Response:
         key = _key(request)
@@ -166,6 +168,13 @@ def create_standin(state: StandInState) -> Starlette:
             size += len(chunk)
         return JSONResponse({"status": "created", "size": size, "sha256": digest.hexdigest()}, 201)
 
+    async def page(request: Request) -> Response:
+        """The web app's index.html (gzip-compressed when the browser accepts it, as a static server does)."""
+        html = PAGE.encode()
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(gzip.compress(html), media_type="text/html", headers={"content-encoding": "gzip"})
+        return Response(html, media_type="text/html")
+
     async def socket(websocket: WebSocket) -> None:
         await websocket.accept()
         key = _key(websocket)
@@ -192,6 +201,7 @@ def create_standin(state: StandInState) -> Starlette:
             Route("/api/jobs/{name}", jobs, methods=["PUT"]),
             Route("/api/assets", upload, methods=["POST"]),
             WebSocketRoute("/api/socket.io/", socket),
+            Route("/{path:path}", page),
         ]
     )
 
