@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e import browser, build, checks, clip_weights, large_upload, services, sharing
+from e2e import browser, build, checks, clip_weights, gateway_checks, large_upload, services, sharing
 from e2e.immich_api import ImmichClient
 from e2e.observe import Library
 from e2e.ports import PortAllocator, is_port_free
@@ -34,8 +34,9 @@ class RunOptions:
     front: services.Front = "none"
 
     @property
-    def ranked_search(self) -> bool:
-        """Whether immich-aio answers search: a patched server, or the gateway in front of a stock one."""
+    def serves_aio(self) -> bool:
+        """Whether immich-aio's search and refresh jobs are served: by a patched server, or by the gateway in
+        front of a stock one."""
         return not self.unpatched or self.front != "none"
 
 
@@ -165,6 +166,9 @@ def drive(
         with report.check("admin sign-up, login, Chinese-CLIP + OCR settings") as result:
             checks.set_up_admin(library, stack.ml_url, clip_model)
             result.detail = f"CLIP model {clip_model}"
+        if options.front != "none":
+            with report.check("gateway: admin API key saved through its settings page") as result:
+                result.detail = gateway_checks.configure(library)
         with report.check("upload test images") as result:
             checks.upload_all(library, image_dir, report)
             result.detail = f"{len(library.assets)} images"
@@ -188,8 +192,10 @@ def drive(
         with report.check("Traditional and Simplified find each other", fatal=False) as result:
             result.detail = checks.check_cross_script(library)
         if options.front != "none":
-            # the official server has neither the patched admin setting nor its refresh jobs
-            report.meta["not in this mode"] = "the patched server's text-conversion setting and refresh jobs"
+            with report.check(
+                "gateway settings: admins only, a saved value changes the next search"
+            ) as result:
+                result.detail = gateway_checks.check_settings(library)
         else:
             with report.check("admin setting: how Traditional queries are read", fatal=False) as result:
                 result.detail = checks.check_text_conversion_setting(library)
@@ -197,7 +203,7 @@ def drive(
             result.detail = checks.check_near_match(library)
         with report.check("locked and trashed assets never appear", fatal=False) as result:
             result.detail = checks.check_hidden_assets(library)
-        if options.front == "none":
+        if options.serves_aio:
             with report.check("refresh-ocr re-runs OCR for that asset alone", fatal=False) as result:
                 result.detail = checks.check_refresh(library, "refresh-ocr")
             with report.check(
@@ -205,7 +211,7 @@ def drive(
             ) as result:
                 result.detail = checks.check_refresh(library, "refresh-smart-search")
         with report.check("sharing and permissions: nobody sees what they may not", fatal=False) as result:
-            result.detail = sharing.check_sharing(library, image_dir, patched=not options.unpatched)
+            result.detail = sharing.check_sharing(library, image_dir, patched=options.serves_aio)
         if options.front != "none":
             with report.check("a 2 GiB upload through the gateway arrives whole", fatal=False) as result:
                 result.detail = large_upload.check_large_upload(library, run_dir / "large", LARGE_UPLOAD)
@@ -223,7 +229,7 @@ def drive(
                 stack.supervisor.restart("ml")
 
             result.detail = checks.check_ml_outage(
-                library, image_dir, stop_ml, start_ml, patched=options.ranked_search
+                library, image_dir, stop_ml, start_ml, patched=options.serves_aio
             )
     finally:
         client.close()
