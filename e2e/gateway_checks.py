@@ -54,4 +54,4 @@ def check_settings(library: Library) -> str:
     finally:
         _settings(admin, "PUT", {"near": True})
     expect(with_near == ["sign-handrail"] and without_near == [], f"{query}: {with_near} then {without_near}")
-    return f"non-admin refused (page and API: 403); {query}: {with_near} with near matches, {without_near} off"
+    return f"non-admin refused (page, API: 403); {query}: {with_near} with near matches, {without_near} off"
