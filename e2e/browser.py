@@ -45,6 +45,7 @@ class BrowserResult:
     steps: list[BrowserStep] = field(default_factory=list)
     search_result_ids: list[str] = field(default_factory=list)
     toast_text: str | None = None
+    selection_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class BrowserPlan:
     #: The viewer menu item to click and the toast it shows; None leaves the menu alone.
     menu_item: str | None
     toast_text: str | None
+    #: The gateway's add-on labels (e2e.gateway_checks.addon_labels) to drive; None where there is no add-on.
+    addon: dict[str, str] | None = None
 
 
 def menu_labels(tree: Path) -> tuple[str, str] | None:
@@ -109,6 +112,7 @@ def run_steps(
             "searchQuery": plan.search_query,
             "menuItem": plan.menu_item,
             "toastText": plan.toast_text,
+            "addon": plan.addon,
             "screenshotDir": str(report_dir),
             "userDataDir": profile,
             "executablePath": str(CHROMIUM),
@@ -155,4 +159,5 @@ def parse_output(stdout: str) -> BrowserResult:
         steps=steps,
         search_result_ids=[str(i) for i in data.get("searchResultIds", [])],
         toast_text=data.get("toastText"),
+        selection_ids=[str(i) for i in data.get("selectionIds", [])],
     )

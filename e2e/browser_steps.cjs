@@ -9,7 +9,7 @@ const { chromium } = require('playwright-core');
 
 const input = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const steps = [];
-const result = { steps, searchResultIds: [], toastText: null };
+const result = { steps, searchResultIds: [], toastText: null, selectionIds: [], addonLog: [] };
 
 async function step(name, screenshot, page, body) {
   const started = Date.now();
@@ -137,9 +137,88 @@ async function main() {
       result.searchResultIds = [...new Set(ids.filter(Boolean))];
       return `${result.searchResultIds.length} results`;
     });
+    if (input.addon) await addonSteps(page, base, input.addon);
   } finally {
     await context.close();
   }
+}
+
+// The gateway's add-on to the official web app: its menu items in the viewer and on a selection, their
+// toasts, its Simplified Chinese labels, and a page whose structure it does not know.
+async function addonSteps(page, base, addon) {
+  page.on('console', (message) => {
+    if (message.text().includes('immich-aio add-on')) result.addonLog.push(message.text());
+  });
+  const viewer = async () => {
+    await page.goto(`${base}/photos/${input.assetId}`);
+    const shown = page.locator('#immich-asset-viewer');
+    await shown.waitFor();
+    await shown.locator('img:visible').first().waitFor({ state: 'visible' });
+    await page.waitForLoadState('networkidle');
+  };
+  const toastOf = async (text) => {
+    const toast = page.locator('[data-immich-aio="toast"]').getByText(text, { exact: true });
+    await toast.waitFor({ timeout: 15000 });
+    return text;
+  };
+  for (const [label, toastText, shot] of [
+    [addon.refreshOcr, addon.refreshingOcr, '05-addon-viewer-refresh-ocr.png'],
+    [addon.refreshSmart, addon.refreshingSmart, '06-addon-viewer-refresh-smart-search.png'],
+  ]) {
+    await step(`browser: add-on "${label}" from the viewer menu`, shot, page, async () => {
+      await viewer();
+      const { attempt } = await runViewerMenuItem(page, label);
+      return `job queued on click ${attempt}; toast: ${await toastOf(toastText)}`;
+    });
+  }
+  await step(`browser: add-on "${addon.refreshOcr}" on a selection of two`, '07-addon-selection.png', page, async () => {
+    await page.goto(`${base}/photos`);
+    const thumbs = page.locator('[data-asset]');
+    await thumbs.nth(1).waitFor();
+    for (const i of [0, 1]) {
+      await thumbs.nth(i).hover();
+      await thumbs.nth(i).getByRole('checkbox').click();
+    }
+    result.selectionIds = await page.locator('[data-asset][data-selected]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-asset')));
+    if (result.selectionIds.length !== 2) throw new Error(`selected ${result.selectionIds.length} assets`);
+    await page.getByRole('button', { name: addon.selectionMenu, exact: true }).click();
+    const item = page.locator('[role="menu"]:visible').last().getByRole('menuitem', { name: addon.refreshOcr, exact: true });
+    const sent = page.waitForResponse((r) => r.url().endsWith('/api/assets/jobs') && r.request().method() === 'POST');
+    await item.click();
+    const response = await sent;
+    if (!response.ok()) throw new Error(`POST /api/assets/jobs answered HTTP ${response.status()}`);
+    return `queued for ${result.selectionIds.join(', ')}; toast: ${await toastOf(addon.refreshingOcr)}`;
+  });
+  await step('browser: the add-on in Simplified Chinese', '08-addon-zh-hans.png', page, async () => {
+    await page.evaluate(() => localStorage.setItem('lang', JSON.stringify('zh-Hans')));
+    await viewer();
+    const menu = await openViewerMenu(page);
+    await menu.getByRole('menuitem', { name: addon.refreshOcrHans, exact: true }).waitFor();
+    await menu.getByRole('menuitem', { name: addon.refreshSmartHans, exact: true }).waitFor();
+    return `menu shows ${addon.refreshOcrHans} and ${addon.refreshSmartHans}`;
+  });
+  await page.evaluate(() => localStorage.setItem('lang', JSON.stringify('en'))).catch(() => {});
+  await step('browser: the add-on on a page it does not know', '09-addon-unknown-page.png', page, async () => {
+    const stub = `${base}/immich-aio-e2e-unknown-page`;
+    await page.route(stub, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: '<!doctype html><html><head><script src="/immich-aio/addon.js"></script></head><body>' +
+          '<div id="immich-asset-viewer"><div role="menu"><div role="menuitem">Download</div></div></div>' +
+          '<button id="works" onclick="this.textContent = \'clicked\'">click</button></body></html>',
+      }),
+    );
+    const before = result.addonLog.length;
+    await page.goto(stub);
+    await page.locator('#works').click();
+    await page.getByText('clicked', { exact: true }).waitFor();
+    await page.waitForTimeout(1000);
+    const added = await page.locator('[data-immich-aio]').count();
+    const logged = result.addonLog.length - before;
+    if (added !== 0) throw new Error(`the add-on added ${added} elements to an unknown page`);
+    if (logged !== 1) throw new Error(`the add-on logged ${logged} times (expected once)`);
+    return `nothing added, the page still works, logged once: ${result.addonLog[result.addonLog.length - 1]}`;
+  });
 }
 
 main()

@@ -10,6 +10,8 @@ import httpx
 from e2e.checks import expect
 from e2e.immich_api import ImmichClient
 from e2e.observe import Library
+from e2e.supervisor import wait_until
+from gateway import addon
 
 SETTINGS_API = "/immich-aio/api/settings"
 SETTINGS_PAGE = "/immich-aio/settings"
@@ -55,3 +57,52 @@ def check_settings(library: Library) -> str:
         _settings(admin, "PUT", {"near": True})
     expect(with_near == ["sign-handrail"] and without_near == [], f"{query}: {with_near} then {without_near}")
     return f"non-admin refused (page, API: 403); {query}: {with_near} with near matches, {without_near} off"
+
+
+def addon_labels() -> dict[str, str]:
+    """What the browser steps click and expect of the add-on: its own strings, and Immich's selection menu."""
+    strings = addon.strings()
+    english, hans = strings["en"], strings["zh_Hans"]
+    return {
+        "refreshOcr": english["refresh_ocr"],
+        "refreshSmart": english["refresh_smart_search"],
+        "refreshingOcr": english["refreshing_ocr"],
+        "refreshingSmart": english["refreshing_smart_search"],
+        "refreshOcrHans": hans["refresh_ocr"],
+        "refreshSmartHans": hans["refresh_smart_search"],
+        # Immich's title of the multi-select bar's menu button (its i18n key "menu")
+        "selectionMenu": "Menu",
+    }
+
+
+def check_addon_effects(
+    library: Library,
+    viewed: str,
+    selection: list[str],
+    ocr_before: dict[str, Any],
+    clip_before: dict[str, str],
+) -> str:
+    """After the browser's clicks, exactly the viewed asset and the selection were re-OCR'd, and exactly the
+    viewed asset's embedding was recomputed, by Immich's own jobs."""
+    expected_ocr = sorted({viewed, *selection})
+    wait_until(
+        lambda: all(library.ocr_done_at().get(a) not in (None, ocr_before.get(a)) for a in expected_ocr),
+        300,
+        "OCR of the refreshed assets",
+    )
+    wait_until(
+        lambda: library.smart_search_versions().get(viewed) not in (None, clip_before.get(viewed)),
+        300,
+        "smart search of the viewed asset",
+    )
+    library.client.wait_for_queues(("ocr", "smartSearch"), timeout=300)
+    ocr_after, clip_after = library.ocr_done_at(), library.smart_search_versions()
+    ocr_changed = sorted(a for a in ocr_after if ocr_after[a] != ocr_before.get(a))
+    clip_changed = sorted(a for a in clip_after if clip_after[a] != clip_before.get(a))
+    expect(
+        ocr_changed == expected_ocr,
+        f"OCR re-ran for {library.names(ocr_changed)}, expected {library.names(expected_ocr)}",
+    )
+    expect(clip_changed == [viewed], f"embeddings rewritten for {library.names(clip_changed)}")
+    names = library.names
+    return f"OCR re-ran for {names(ocr_changed)}; smart search for {names(clip_changed)}; nothing else"

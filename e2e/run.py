@@ -259,8 +259,10 @@ def run_browser(
         search_query="ocr:发票",
         menu_item=labels[0],
         toast_text=labels[1],
+        addon=gateway_checks.addon_labels() if options.front != "none" else None,
     )
-    ocr_before = library.ocr_done_at().get(plan.asset_id)
+    ocr_before_all, clip_before_all = library.ocr_done_at(), library.smart_search_versions()
+    ocr_before = ocr_before_all.get(plan.asset_id)
     with report.check("browser driver runs"):
         result = browser.run_steps(plan, node, options.cache, options.report_dir)
     for step in result.steps:
@@ -274,6 +276,11 @@ def run_browser(
             set(names) == {"receipt-invoice-title", "receipt-restaurant"}, f"browser results: {names}"
         )
         check.detail = f"{names}"
+    if plan.addon is not None:
+        with report.check("browser: the add-on's clicks re-ran exactly those assets", fatal=False) as check:
+            check.detail = gateway_checks.check_addon_effects(
+                library, plan.asset_id, result.selection_ids, ocr_before_all, clip_before_all
+            )
     if plan.menu_item is None:
         return
     with report.check("browser: the menu's Refresh OCR re-ran OCR for that asset", fatal=False) as check:
