@@ -8,6 +8,7 @@ the caller unchanged.
 from __future__ import annotations
 
 import hashlib
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ class ImmichClient:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
+            # one client serves every caller: it must never keep a cookie of one caller's answer for the next
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
             follow_redirects=False,

@@ -71,3 +71,13 @@ def test_an_immich_gone_away_is_a_502_with_a_message(stack: Stack) -> None:
         immich.__exit__(None, None, None)
     assert answer.status_code == 502
     assert answer.json()["message"] == "The Immich server could not be reached"
+
+
+def test_a_callers_cookie_never_reaches_another_caller(stack: Stack) -> None:
+    alice = stack.library.user()
+    login = httpx.post(f"{stack.gateway}/api/auth/login", json={"userId": alice})
+    assert login.status_code == 201 and login.cookies.get("immich_access_token") == alice
+    anonymous = httpx.get(f"{stack.gateway}/api/users/me")
+    with_cookie = httpx.get(f"{stack.gateway}/api/users/me", cookies={"immich_access_token": alice})
+    assert with_cookie.status_code == 200 and with_cookie.json()["id"] == alice
+    assert anonymous.status_code == 401, "the gateway sent one caller's session cookie with another's request"
