@@ -8,10 +8,10 @@ the caller unchanged.
 from __future__ import annotations
 
 import hashlib
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
