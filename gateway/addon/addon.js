@@ -56,7 +56,10 @@
   const run = async (job, label) => {
     const assetIds = chosenAssets();
     document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
-    if (assetIds.length === 0) return;
+    if (assetIds.length === 0) {
+      console.info(`immich-aio add-on: ${job}: no asset is open or selected`);
+      return;
+    }
     try {
       const response = await fetch('/api/assets/jobs', {
         method: 'POST',
