@@ -172,6 +172,7 @@ async function addonSteps(page, base, addon) {
     });
   }
   await step(`browser: add-on "${addon.refreshOcr}" on a selection of two`, '07-addon-selection.png', page, async () => {
+    await page.locator('[data-immich-aio="toast"]').waitFor({ state: 'detached', timeout: 15000 }).catch(() => {});
     await page.goto(`${base}/photos`);
     const thumbs = page.locator('[data-asset]');
     await thumbs.nth(1).waitFor();
@@ -183,9 +184,12 @@ async function addonSteps(page, base, addon) {
     if (result.selectionIds.length !== 2) throw new Error(`selected ${result.selectionIds.length} assets`);
     await page.getByRole('button', { name: addon.selectionMenu, exact: true }).click();
     const item = page.locator('[role="menu"]:visible').last().getByRole('menuitem', { name: addon.refreshOcr, exact: true });
-    const sent = page.waitForResponse((r) => r.url().endsWith('/api/assets/jobs') && r.request().method() === 'POST');
+    const sent = page
+      .waitForResponse((r) => r.url().endsWith('/api/assets/jobs') && r.request().method() === 'POST', { timeout: 15000 })
+      .catch(() => null);
     await item.click();
     const response = await sent;
+    if (!response) throw new Error(`the click sent no job; add-on log: ${result.addonLog.join(' | ') || 'empty'}`);
     if (!response.ok()) throw new Error(`POST /api/assets/jobs answered HTTP ${response.status()}`);
     return `queued for ${result.selectionIds.join(', ')}; toast: ${await toastOf(addon.refreshingOcr)}`;
   });

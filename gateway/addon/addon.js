@@ -38,7 +38,7 @@
     Object.assign(box.style, {
       position: 'fixed', top: '1rem', right: '1rem', zIndex: '100000', padding: '0.75rem 1rem',
       borderRadius: '0.75rem', background: 'rgb(66 80 175)', color: 'white', fontSize: '0.875rem',
-      boxShadow: '0 4px 12px rgb(0 0 0 / 0.25)', maxWidth: '24rem',
+      boxShadow: '0 4px 12px rgb(0 0 0 / 0.25)', maxWidth: '24rem', pointerEvents: 'none',
     });
     document.body.appendChild(box);
     setTimeout(() => box.remove(), 4000);
