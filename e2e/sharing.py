@@ -111,6 +111,9 @@ def check_sharing(library: Library, image_dir: Path, *, patched: bool) -> str:
         if theirs["other-contract"] not in seen_by_partner:
             probes.notes.append("the partner's timeline photo was not found (partner sharing not searched)")
             probes.leaks.append("partner in timeline: the shared timeline photo was never found")
+        if patched:
+            # a partner's photo is seen, never edited: its refresh is refused as another user's is
+            probe_foreign_refresh(admin, library, theirs, probes)
         other.request("DELETE", f"/partners/{me['id']}", expect=(200, 204))
 
         album = other.request(
