@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from db_extension.search import user_ids_to_search
 from gateway import tunables
 from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
+from gateway.proxy import Upstream
 from gateway.ranking import Schema, fused_window, ocr_window, scope_conditions
 from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
@@ -42,6 +43,7 @@ class SearchContext:
 
     pool: ConnectionPool[Any]
     immich: ImmichClient
+    upstream: Upstream
     settings: GatewaySettings
     schema: Schema
     filter_api: bool

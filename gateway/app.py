@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 from gateway import addon, tunables
 from gateway.answers import SearchContext, answer_hybrid, answer_ocr
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
-from gateway.proxy import pass_page, pass_through, pass_websocket
+from gateway.proxy import Upstream, pass_page, pass_through, pass_websocket
 from gateway.refresh import (
     RefreshRequest,
     RefreshUnavailable,
@@ -53,10 +53,14 @@ def create_app(settings: GatewaySettings) -> Starlette:
         try:
             prepared = await prepare(settings, immich)
             pool.open(wait=True, timeout=30)
-            state["context"] = SearchContext(pool, immich, settings, prepared.schema, prepared.filter_api)
-            state["immich"] = immich
+            upstream = Upstream(settings.immich_url)
+            state["context"] = SearchContext(
+                pool, immich, upstream, settings, prepared.schema, prepared.filter_api
+            )
             yield
         finally:
+            if "context" in state:
+                await state["context"].upstream.close()
             pool.close()
             await immich.close()
 
@@ -64,18 +68,18 @@ def create_app(settings: GatewaySettings) -> Starlette:
         context: SearchContext = state["context"]
         body = await request.body()
         if len(body) > MAX_SEARCH_BODY:
-            return await pass_through(context.immich.http, request, body)
+            return await pass_through(context.upstream, request, body)
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
-            return await pass_through(context.immich.http, request, body)
+            return await pass_through(context.upstream, request, body)
         endpoint = request.url.path.rsplit("/", 1)[-1]
         hybrid = (await context.tunables()).hybrid
         plan: Plan = (
             classify_smart(parsed, hybrid=hybrid) if endpoint == "smart" else classify_metadata(parsed)
         )
         if plan is None:
-            return await pass_through(context.immich.http, request, body)
+            return await pass_through(context.upstream, request, body)
         if isinstance(plan, Refusal):
             return _json_error(plan)
         return await _answer(context, request, plan, body)
@@ -92,7 +96,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
         if refresh is not None:
             caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
         if refresh is None or caller is None:
-            return await pass_through(context.immich.http, request, body)
+            return await pass_through(context.upstream, request, body)
         return await _refresh(context, refresh, credential)
 
     async def settings_page(request: Request) -> Response:
@@ -122,9 +126,10 @@ def create_app(settings: GatewaySettings) -> Starlette:
         await pass_websocket(settings.immich_url, socket)
 
     async def everything_else(request: Request) -> Response:
+        context: SearchContext = state["context"]
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            return await pass_page(state["immich"].http, request, addon.inject)
-        return await pass_through(state["immich"].http, request)
+            return await pass_page(context.upstream, request, addon.inject)
+        return await pass_through(context.upstream, request)
 
     async def addon_script(_: Request) -> Response:
         return Response(addon.script(), media_type="text/javascript", headers={"cache-control": "no-cache"})
@@ -150,7 +155,7 @@ async def _answer(
     try:
         caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
         if caller is None:
-            return await pass_through(context.immich.http, request, body)
+            return await pass_through(context.upstream, request, body)
         if isinstance(plan, OcrSearch):
             reply = await answer_ocr(context, plan, caller, credential)
         else:
@@ -161,7 +166,7 @@ async def _answer(
     except (GatewayError, psycopg.Error, OSError) as error:
         # Immich answers as it would without the gateway: a stock answer beats an error.
         log.warning("search answered by Immich alone: %s", error)
-        return await pass_through(context.immich.http, request, body)
+        return await pass_through(context.upstream, request, body)
 
 
 async def _refresh(context: SearchContext, refresh: RefreshRequest, credential: Credential) -> Response:
