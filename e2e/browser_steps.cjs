@@ -194,14 +194,16 @@ async function addonSteps(page, base, addon) {
     return `queued for ${result.selectionIds.join(', ')}; toast: ${await toastOf(addon.refreshingOcr)}`;
   });
   await step('browser: the add-on in Simplified Chinese', '08-addon-zh-hans.png', page, async () => {
-    await page.evaluate(() => localStorage.setItem('lang', JSON.stringify('zh-Hans')));
+    await page.evaluate(() => localStorage.setItem('lang', 'zh-Hans'));
     await viewer();
     const menu = await openViewerMenu(page);
+    // Immich's own items in Simplified Chinese too: the whole page speaks the user's language
+    await menu.getByRole('menuitem', { name: addon.immichRefreshFacesHans, exact: true }).waitFor();
     await menu.getByRole('menuitem', { name: addon.refreshOcrHans, exact: true }).waitFor();
     await menu.getByRole('menuitem', { name: addon.refreshSmartHans, exact: true }).waitFor();
     return `menu shows ${addon.refreshOcrHans} and ${addon.refreshSmartHans}`;
   });
-  await page.evaluate(() => localStorage.setItem('lang', JSON.stringify('en'))).catch(() => {});
+  await page.evaluate(() => localStorage.setItem('lang', 'en')).catch(() => {});
   await step('browser: the add-on on a page it does not know', '09-addon-unknown-page.png', page, async () => {
     const stub = `${base}/immich-aio-e2e-unknown-page`;
     await page.route(stub, (route) =>

@@ -211,7 +211,9 @@ def drive(
             ) as result:
                 result.detail = checks.check_refresh(library, "refresh-smart-search")
         with report.check("sharing and permissions: nobody sees what they may not", fatal=False) as result:
-            result.detail = sharing.check_sharing(library, image_dir, patched=options.serves_aio)
+            result.detail = sharing.check_sharing(
+                library, image_dir, patched=options.serves_aio, gateway=options.front != "none"
+            )
         if options.front != "none":
             with report.check("a 2 GiB upload through the gateway arrives whole", fatal=False) as result:
                 result.detail = large_upload.check_large_upload(library, run_dir / "large", LARGE_UPLOAD)

@@ -19,9 +19,10 @@
   const language = () => {
     let code = '';
     try {
-      code = JSON.parse(localStorage.getItem('lang') || '""') || '';
+      // Immich keeps the user's language as a plain BCP 47 string (e.g. zh-Hans)
+      code = (localStorage.getItem('lang') || '').replace(/^"|"$/g, '');
     } catch {
-      code = localStorage.getItem('lang') || '';
+      code = '';
     }
     code = (code || document.documentElement.lang || navigator.language || 'en').toLowerCase().replace('_', '-');
     if (/^zh-(hant|tw|hk|mo)/.test(code)) return 'zh_Hant';
