@@ -20,7 +20,7 @@ from db_extension.search import user_ids_to_search
 from gateway import tunables
 from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream
-from gateway.ranking import Schema, fused_window, ocr_window, scope_conditions
+from gateway.ranking import Candidate, FusedHit, Schema, fused_window, ocr_window, scope_conditions
 from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
 from gateway.settings import GatewaySettings
@@ -104,7 +104,7 @@ async def answer_ocr(
     """One page of OCR matches, most relevant first unless the request names another order."""
     near = (await context.tunables()).near
 
-    def rank(conn: Any) -> list[str]:
+    def rank(conn: Any) -> list[Candidate]:
         user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
         conditions = scope_conditions(plan.filters, user_ids, context.schema)
         window = ocr_window(
@@ -116,11 +116,12 @@ async def answer_ocr(
             limit=plan.size + 1,
             near=near,
         )
-        return [candidate.asset_id for candidate in window]
+        return window
 
     ranked = await context.in_db(rank)
     has_more = len(ranked) > plan.size
-    page_ids = ranked[: plan.size]
+    page = ranked[: plan.size]
+    page_ids = [candidate.asset_id for candidate in page]
     found = await read_back(
         context.immich,
         credential,
@@ -130,6 +131,7 @@ async def answer_ocr(
         filter_form=plan.filter_form,
         filter_api=context.filter_api,
         concurrency=context.settings.read_back_concurrency,
+        taken=[candidate.taken for candidate in page],
     )
     items = [found.items[asset_id] for asset_id in page_ids if asset_id in found.items]
     next_offset = plan.offset + plan.size if has_more else None
@@ -161,7 +163,7 @@ async def answer_hybrid(
     clip_items = _items(clip_answer)
     clip_by_id = {item["id"]: item for item in clip_items}
 
-    def fuse(conn: Any) -> list[tuple[str, bool]]:
+    def fuse(conn: Any) -> list[FusedHit]:
         user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
         conditions = scope_conditions(plan.filters, user_ids, context.schema)
         hits = fused_window(
@@ -177,25 +179,26 @@ async def answer_hybrid(
             ocr_weight=tuned.ocr_weight,
             near=tuned.near,
         )
-        return [(hit.asset_id, hit.from_clip) for hit in hits]
+        return hits
 
     fused = await context.in_db(fuse)
     has_more = len(fused) > plan.size
     page = fused[: plan.size]
-    ocr_only = [asset_id for asset_id, from_clip in page if not from_clip or asset_id not in clip_by_id]
+    ocr_only = [hit for hit in page if not hit.from_clip or hit.asset_id not in clip_by_id]
     found = await read_back(
         context.immich,
         credential,
-        ocr_only,
+        [hit.asset_id for hit in ocr_only],
         filters=plan.filters,
         text=plan.text,
         filter_form=plan.filter_form,
         filter_api=context.filter_api,
         concurrency=settings.read_back_concurrency,
+        taken=[hit.taken for hit in ocr_only],
     )
     items: list[dict[str, Any]] = []
-    for asset_id, _ in page:
-        item = clip_by_id.get(asset_id) or found.items.get(asset_id)
+    for hit in page:
+        item = clip_by_id.get(hit.asset_id) or found.items.get(hit.asset_id)
         if item is not None:
             items.append(item)
     envelope = clip_answer if clip_answer is not None else found.envelope

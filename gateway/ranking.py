@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
@@ -67,10 +68,11 @@ def read_schema(conn: Any) -> Schema:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One asset the OCR ranking found, with its relevance."""
+    """One asset the OCR ranking found, with its relevance and when its file was made (Immich's "taken")."""
 
     asset_id: str
     score: float
+    taken: datetime | None = None
 
 
 def scope_conditions(filters: dict[str, Any], user_ids: Sequence[str], schema: Schema) -> list[Composable]:
@@ -158,14 +160,14 @@ def ocr_window(
         direction = sql.SQL("ASC" if order.direction == "asc" else "DESC")
         ordering = sql.SQL('{} {} NULLS LAST, d."assetId" ASC').format(_ORDER_COLUMNS[order.field], direction)
     query = sql.SQL(
-        'SELECT d."assetId"::text, immich_aio.ocr_rank(d.document, q.query) AS score '
+        'SELECT d."assetId"::text, immich_aio.ocr_rank(d.document, q.query) AS score, a."fileCreatedAt" '
         "FROM (SELECT {fn}(%(text)s) AS query) q "
         "JOIN immich_aio.asset_ocr_document d ON d.document @@ q.query "
         'JOIN asset a ON a.id = d."assetId" '
         "WHERE {conditions} ORDER BY {ordering} LIMIT %(limit)s OFFSET %(offset)s"
     ).format(fn=_query_function(near), conditions=sql.SQL(" AND ").join(conditions), ordering=ordering)
     rows = conn.execute(query, {"text": text, "limit": limit, "offset": offset}).fetchall()
-    return [Candidate(row[0], float(row[1])) for row in rows]
+    return [Candidate(row[0], float(row[1]), row[2]) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ class FusedHit:
     asset_id: str
     score: float
     from_clip: bool
+    taken: datetime | None = None
 
 
 def fused_window(
@@ -206,7 +209,8 @@ def fused_window(
         "ocr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ocr_hits) "
         "SELECT coalesce(clip.id, ocr.id)::text AS id, "
         "  immich_aio.hybrid_score(clip.rank, ocr.rank, NULL, ocr.score, 'rrf', %(k)s, %(cw)s, %(ow)s) AS s, "
-        "  clip.id IS NOT NULL "
+        "  clip.id IS NOT NULL, "
+        '  (SELECT a."fileCreatedAt" FROM asset a WHERE a.id = coalesce(clip.id, ocr.id)) '
         "FROM clip FULL JOIN ocr ON ocr.id = clip.id "
         "ORDER BY s DESC, id ASC LIMIT %(limit)s OFFSET %(offset)s"
     ).format(fn=_query_function(near), conditions=sql.SQL(" AND ").join(conditions))
@@ -223,4 +227,4 @@ def fused_window(
             "offset": offset,
         },
     ).fetchall()
-    return [FusedHit(row[0], float(row[1]), bool(row[2])) for row in rows]
+    return [FusedHit(row[0], float(row[1]), bool(row[2]), row[3]) for row in rows]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.immich import Credential, ImmichClient
@@ -40,6 +41,26 @@ class ReadBack:
                 self.items[asset_id] = item
 
 
+def taken_bounds(filters: dict[str, Any], taken: Sequence[datetime | None]) -> dict[str, str]:
+    """`takenAfter` / `takenBefore` spanning the candidates (to the millisecond, outward), narrowed further
+    by the caller's own bounds: the bulk read-back then scans what the page needs, not the whole match."""
+    stamps = [stamp for stamp in taken if stamp is not None]
+    if len(stamps) != len(taken) or not stamps:
+        return {}
+    low = min(stamps).replace(microsecond=min(stamps).microsecond // 1000 * 1000)
+    high = max(stamps) + timedelta(milliseconds=1)
+    bounds = {"takenAfter": low, "takenBefore": high}
+    for key, pick in (("takenAfter", max), ("takenBefore", min)):
+        given = filters.get(key)
+        if isinstance(given, str):
+            try:
+                bounds[key] = pick(bounds[key], datetime.fromisoformat(given.replace("Z", "+00:00")))
+            except (TypeError, ValueError):
+                return {}  # a bound Immich will judge itself: leave the caller's as it is
+    return {key: value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            for key, value in bounds.items()}  # fmt: skip
+
+
 async def read_back(
     immich: ImmichClient,
     credential: Credential,
@@ -50,14 +71,16 @@ async def read_back(
     filter_form: dict[str, Any] | None,
     filter_api: bool,
     concurrency: int,
+    taken: Sequence[datetime | None] = (),
 ) -> ReadBack:
-    """The items of `ids` that Immich returns to this caller under these filters."""
+    """The items of `ids` that Immich returns to this caller under these filters (`taken`: each id's
+    fileCreatedAt, which narrows the bulk search of releases before v3.2)."""
     result = ReadBack()
     wanted = set(ids)
     if not wanted:
         return result
     if not filter_api:
-        body = {**filters, "ocr": text, "size": MAX_SIZE}
+        body = {**filters, **taken_bounds(filters, taken), "ocr": text, "size": MAX_SIZE}
         result.take(await immich.search("metadata", body, credential), wanted)
     elif not (filter_form and "or" in filter_form):
         # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)

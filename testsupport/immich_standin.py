@@ -239,6 +239,10 @@ def _search(conn: Any, endpoint: str, body: dict[str, Any], user_id: str, new_pa
         if name in body:
             conditions.append(f'a."{name}"::text = %s')
             params.append(str(body[name]).lower() if isinstance(body[name], bool) else body[name])
+    for name, operator in (("takenAfter", ">="), ("takenBefore", "<=")):
+        if name in body:
+            conditions.append(f'a."fileCreatedAt" {operator} %s::timestamptz')
+            params.append(body[name])
     if "city" in body:
         conditions.append('EXISTS (SELECT 1 FROM asset_exif e WHERE e."assetId" = a.id AND e.city = %s)')
         params.append(body["city"])

@@ -91,3 +91,20 @@ def test_metadata_filter_api_of_v32() -> None:
     assert isinstance(kept, OcrSearch) and kept.filter_form == {"or": union["or"]}
     ocr_in_branch = {"or": [{"ocr": {"matches": "发票"}}, {"city": {"eq": "Paris"}}]}
     assert classify_metadata({"filter": ocr_in_branch}) is None
+
+
+def test_taken_bounds_span_the_candidates_and_keep_the_callers() -> None:
+    from datetime import UTC, datetime
+
+    from gateway.readback import taken_bounds
+
+    early = datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    late = datetime(2026, 3, 1, 12, 0, 0, 999999, tzinfo=UTC)
+    assert taken_bounds({}, [late, early]) == {
+        "takenAfter": "2026-01-01T00:00:00.123Z",
+        "takenBefore": "2026-03-01T12:00:01.000Z",
+    }
+    narrowed = taken_bounds({"takenAfter": "2026-02-01T00:00:00.000Z"}, [early, late])
+    assert narrowed["takenAfter"] == "2026-02-01T00:00:00.000Z"
+    assert taken_bounds({}, [early, None]) == {} and taken_bounds({}, []) == {}
+    assert taken_bounds({"takenBefore": "not a date"}, [early]) == {}

@@ -222,3 +222,24 @@ def test_v32_or_branches_without_ocr_apply_through_the_read_back(stack_v32: Stac
     assert ids(answer) == [favourite]
     read_backs = [body["filter"] for _, body in stack.standin.requests if "filter" in body]
     assert read_backs and all(f["or"] == union["or"] and "id" in f for f in read_backs)
+
+
+def test_the_bulk_read_back_is_narrowed_to_the_pages_dates(stack: Stack) -> None:
+    alice = stack.library.user()
+    made = []
+    for n in range(6):
+        asset = photo(stack, alice, f"发票 {n}")
+        stack.library.conn.execute(
+            "UPDATE asset SET \"fileCreatedAt\" = "
+            "'2026-01-01T00:00:00.123456Z'::timestamptz + %s * interval '1 day' WHERE id = %s",
+            (n, asset),
+        )
+        made.append(asset)
+    with stack.client(alice) as client:
+        pages = [
+            ids(client.post("/api/search/smart", json={"query": "ocr:发票", "page": p, "size": 2}).json())
+            for p in (1, 2, 3)
+        ]
+    assert sorted(asset for page in pages for asset in page) == sorted(made)  # nothing lost to the narrowed bounds (sub-ms dates too)
+    bulk = [body for endpoint, body in stack.standin.requests if endpoint == "metadata" and "ocr" in body]
+    assert len(bulk) == 3 and all("takenAfter" in body and "takenBefore" in body for body in bulk)
