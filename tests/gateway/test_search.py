@@ -240,6 +240,7 @@ def test_the_bulk_read_back_is_narrowed_to_the_pages_dates(stack: Stack) -> None
             ids(client.post("/api/search/smart", json={"query": "ocr:发票", "page": p, "size": 2}).json())
             for p in (1, 2, 3)
         ]
-    assert sorted(asset for page in pages for asset in page) == sorted(made)  # nothing lost to the narrowed bounds (sub-ms dates too)
+    # nothing lost to the narrowed bounds (sub-millisecond dates too)
+    assert sorted(asset for page in pages for asset in page) == sorted(made)
     bulk = [body for endpoint, body in stack.standin.requests if endpoint == "metadata" and "ocr" in body]
     assert len(bulk) == 3 and all("takenAfter" in body and "takenBefore" in body for body in bulk)
