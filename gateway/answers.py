@@ -20,7 +20,15 @@ from db_extension.search import user_ids_to_search
 from gateway import tunables
 from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream
-from gateway.ranking import Candidate, FusedHit, Schema, fused_window, ocr_window, scope_conditions
+from gateway.ranking import (
+    Candidate,
+    Composable,
+    FusedHit,
+    Schema,
+    fused_window,
+    ocr_window,
+    scope_conditions,
+)
 from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
 from gateway.settings import GatewaySettings
@@ -105,12 +113,10 @@ async def answer_ocr(
     near = (await context.tunables()).near
 
     def rank(conn: Any) -> list[Candidate]:
-        user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
-        conditions = scope_conditions(plan.filters, user_ids, context.schema)
         window = ocr_window(
             conn,
             text=plan.text,
-            conditions=conditions,
+            conditions=_scope(conn, context, caller, plan.filters),
             order=plan.order,
             offset=plan.offset,
             limit=plan.size + 1,
@@ -164,13 +170,11 @@ async def answer_hybrid(
     clip_by_id = {item["id"]: item for item in clip_items}
 
     def fuse(conn: Any) -> list[FusedHit]:
-        user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
-        conditions = scope_conditions(plan.filters, user_ids, context.schema)
         hits = fused_window(
             conn,
             text=plan.text,
             clip_ids=list(clip_by_id),
-            conditions=conditions,
+            conditions=_scope(conn, context, caller, plan.filters),
             depth=depth,
             offset=(plan.page - 1) * plan.size,
             limit=plan.size + 1,
@@ -204,6 +208,12 @@ async def answer_hybrid(
     envelope = clip_answer if clip_answer is not None else found.envelope
     next_offset = plan.page * plan.size if has_more else None
     return _reply(envelope, items, next_offset, page=plan.page, cursor_paging=False)
+
+
+def _scope(conn: Any, context: SearchContext, caller: Caller, filters: dict[str, Any]) -> list[Composable]:
+    """The SQL scope of a caller's search: the caller and timeline partners, and the request's filters."""
+    user_ids = user_ids_to_search(conn, caller.user_id, with_partners=True)
+    return scope_conditions(filters, user_ids, context.schema)
 
 
 def _items(answer: dict[str, Any] | None) -> list[dict[str, Any]]:
