@@ -36,8 +36,8 @@ async function step(name, screenshot, page, body) {
 
 // Opens the asset viewer's "More" menu and returns it once it is visibly open; a click that opened
 // nothing (the viewer still settling) is retried.
-async function openViewerMenu(page, attempts = 3) {
-  const more = page.locator('#immich-asset-viewer').getByRole('button', { name: 'More' }).first();
+async function openViewerMenu(page, attempts = 3, moreLabel = 'More') {
+  const more = page.locator('#immich-asset-viewer').getByRole('button', { name: moreLabel }).first();
   for (let attempt = 1; attempt <= attempts; attempt++) {
     await more.waitFor({ state: 'visible' });
     await more.click();
@@ -196,7 +196,7 @@ async function addonSteps(page, base, addon) {
   await step('browser: the add-on in Simplified Chinese', '08-addon-zh-hans.png', page, async () => {
     await page.evaluate(() => localStorage.setItem('lang', 'zh-Hans'));
     await viewer();
-    const menu = await openViewerMenu(page);
+    const menu = await openViewerMenu(page, 3, addon.immichMoreHans);
     // Immich's own items in Simplified Chinese too: the whole page speaks the user's language
     await menu.getByRole('menuitem', { name: addon.immichRefreshFacesHans, exact: true }).waitFor();
     await menu.getByRole('menuitem', { name: addon.refreshOcrHans, exact: true }).waitFor();

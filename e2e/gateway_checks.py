@@ -70,9 +70,10 @@ def addon_labels() -> dict[str, str]:
         "refreshingSmart": english["refreshing_smart_search"],
         "refreshOcrHans": hans["refresh_ocr"],
         "refreshSmartHans": hans["refresh_smart_search"],
-        # Immich's title of the multi-select bar's menu button (its i18n key "menu") and its own
-        # "Refresh faces" in Simplified Chinese (the add-on's anchors hold it)
+        # Immich's own labels: the multi-select bar's menu button (i18n key "menu"), and in Simplified
+        # Chinese the viewer's "more" button and its "Refresh faces" (the add-on's anchors hold it)
         "selectionMenu": "Menu",
+        "immichMoreHans": "更多",
         "immichRefreshFacesHans": addon.IMMICH_REFRESH_LABELS[4],
     }
 
