@@ -35,6 +35,7 @@ from e2e.report import Report
 from e2e.supervisor import Supervisor
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 from patcher.node import cache_root
+from testsupport.immich_schema import tokenize_like_immich
 from testsupport.synthetic import WORDS, ocr_line
 
 # Asset columns that must differ per clone (unique) or take their default (generated ids, timestamps).
@@ -101,10 +102,15 @@ def clone_library(database_url: str, target: int, seed: int = 5) -> int:
             "FROM clone c JOIN clone_text t ON t.k = c.n %% %s",
             (len(texts),),
         )
+        # as Immich's OCR job writes it: every line's search tokens (CJK bigrams), joined by spaces
+        conn.execute("CREATE TEMP TABLE clone_search (k integer, text text)")
+        with conn.cursor().copy("COPY clone_search FROM STDIN") as copy:
+            for k, lines in enumerate(texts):
+                copy.write_row((k, " ".join(token for line in lines for token in tokenize_like_immich(line))))
         conn.execute(
-            'INSERT INTO ocr_search ("assetId", text) SELECT c.id, string_agg(t.text, %s) '
-            "FROM clone c JOIN clone_text t ON t.k = c.n %% %s GROUP BY c.id",
-            (" ", len(texts)),
+            'INSERT INTO ocr_search ("assetId", text) SELECT c.id, t.text '
+            "FROM clone c JOIN clone_search t ON t.k = c.n %% %s",
+            (len(texts),),
         )
         conn.commit()
     return missing
