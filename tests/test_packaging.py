@@ -46,6 +46,11 @@ def test_the_wheel_holds_every_package_and_the_patch_data(wheel_files: set[str])
         "patcher/_data/patches/manifest.toml",
         "patcher/_data/patches/v3/series",
         "patcher/_data/db_extension/sql/install.sql",
+        # the gateway's web add-on, settings page and reverse-proxy snippets, and the strings it shows
+        "gateway/addon/addon.js",
+        "gateway/addon/settings.html",
+        "gateway/templates/nginx.conf.j2",
+        "patcher/_data/ui_snippets/i18n/zh_Hans.json",
     ):
         assert expected in wheel_files, expected
     snippets = ("patcher/_data/server_snippets/utils/", "patcher/_data/ui_snippets/components/immich-aio/")
