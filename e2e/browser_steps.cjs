@@ -194,8 +194,7 @@ async function addonSteps(page, base, addon) {
     return `queued for ${result.selectionIds.join(', ')}; toast: ${await toastOf(addon.refreshingOcr)}`;
   });
   await step('browser: the add-on in Simplified Chinese', '08-addon-zh-hans.png', page, async () => {
-    // zh-CN: Simplified Chinese in every release (v3 reads it as zh-Hans)
-    await page.evaluate(() => localStorage.setItem('lang', 'zh-CN'));
+    await page.evaluate((code) => localStorage.setItem('lang', code), addon.languageHans);
     await viewer();
     const menu = await openViewerMenu(page, 3, addon.immichMoreHans);
     // Immich's own items in Simplified Chinese too: the whole page speaks the user's language

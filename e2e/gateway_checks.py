@@ -3,6 +3,8 @@ admin API key its refresh jobs start Immich's runs with."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,7 +61,14 @@ def check_settings(library: Library) -> str:
     return f"non-admin refused (page, API: 403); {query}: {with_near} with near matches, {without_near} off"
 
 
-def addon_labels() -> dict[str, str]:
+def simplified_chinese_code(tree: Path) -> str:
+    """The language code the release's web app stores for Simplified Chinese: zh-CN in v2 (its language list
+    names it so), zh-Hans in v3."""
+    constants = (tree / "web" / "src" / "lib" / "constants.ts").read_text(encoding="utf-8")
+    return "zh-CN" if re.search(r"code: 'zh-CN',\s*weblateCode: 'zh_Hans'", constants) else "zh-Hans"
+
+
+def addon_labels(tree: Path) -> dict[str, str]:
     """What the browser steps click and expect of the add-on: its own strings, and Immich's selection menu."""
     strings = addon.strings()
     english, hans = strings["en"], strings["zh_Hans"]
@@ -75,6 +84,7 @@ def addon_labels() -> dict[str, str]:
         "selectionMenu": "Menu",
         "immichMoreHans": "更多",
         "immichRefreshFacesHans": addon.IMMICH_REFRESH_LABELS[4],
+        "languageHans": simplified_chinese_code(tree),
     }
 
 

@@ -261,7 +261,7 @@ def run_browser(
         search_query="ocr:发票",
         menu_item=labels[0],
         toast_text=labels[1],
-        addon=gateway_checks.addon_labels() if options.front != "none" else None,
+        addon=gateway_checks.addon_labels(tree) if options.front != "none" else None,
     )
     ocr_before_all, clip_before_all = library.ocr_done_at(), library.smart_search_versions()
     ocr_before = ocr_before_all.get(plan.asset_id)
