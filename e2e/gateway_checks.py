@@ -65,7 +65,8 @@ def simplified_chinese_code(tree: Path) -> str:
     """The language code the release's web app stores for Simplified Chinese: zh-CN in v2 (its language list
     names it so), zh-Hans in v3."""
     constants = (tree / "web" / "src" / "lib" / "constants.ts").read_text(encoding="utf-8")
-    return "zh-CN" if re.search(r"code: 'zh-CN',\s*weblateCode: 'zh_Hans'", constants) else "zh-Hans"
+    listed = re.search(r"name: 'Chinese \(Simplified\)',\s*code: '([^']+)'", constants)
+    return listed.group(1) if listed else "zh-Hans"
 
 
 def addon_labels(tree: Path) -> dict[str, str]:
