@@ -153,6 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "clip_model_status": service.registry.model_status(),
             "clip_aliases": settings.clip_aliases,
             "clip_backend": settings.clip_backend,
+            "ocr_models": service.registry.ocr_model_status(),
+            "ocr_aliases": settings.ocr_aliases,
+            "ocr_substitutes": settings.ocr_substitutes(),
             "upstream": settings.upstream_url,
         }
 

@@ -202,6 +202,16 @@ class ModelRegistry:
             statuses.append({"model": name, "dimension": dimension, **status, "loaded": loaded})
         return statuses
 
+    def ocr_model_status(self) -> list[dict[str, Any]]:
+        """Every OCR model this installation can serve (not only the loaded ones): its files, and loaded."""
+        loaded = {
+            name for (task, name), model in self._models.items() if task == OcrModel.task and model.loaded
+        }
+        return [
+            {**files.describe(), "loaded": name in loaded}
+            for name, files in sorted(self.settings.ocr_models().items())
+        ]
+
     async def unload_idle(self, now: float | None = None) -> list[tuple[str, str]]:
         """Unload every loaded model idle for longer than the TTL; returns what was unloaded."""
         ttl = self.settings.model_ttl_s
