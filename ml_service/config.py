@@ -307,6 +307,16 @@ class Settings(BaseSettings):
         return substitutes
 
 
+def variables_set() -> list[str]:
+    """The environment variables of the settings table that are set (to something) in this process."""
+    return [
+        variable
+        for field in Settings.model_fields.values()
+        for variable in _variables(field)
+        if os.environ.get(variable, "").strip()
+    ]
+
+
 def unknown_ocr_model(name: str, settings: Settings) -> str:
     """The 422 message for an OCR model name nothing here serves: what is served, and how to map a name."""
     served = sorted(settings.ocr_models())
