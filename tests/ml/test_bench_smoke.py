@@ -18,6 +18,7 @@ from PIL import Image
 
 from bench.ocr_reader import reader
 from ml_service.models.ocr import DEFAULT_OCR_MODEL
+from testsupport.ocr_corpus import CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
@@ -117,7 +118,7 @@ def test_ocr_side_by_side_runs_small(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     ours = report["servers"]["ml_service"]
     assert report["corpus"]["images"] == 8
-    assert {"all", "simplified", "traditional"} <= set(ours["accuracy"])
+    assert {"all", *CLASSES} <= set(ours["accuracy"])
     assert set(ours["speed"]) == {"concurrency_1"}
     assert "| images/s, concurrency 1 |" in table
 

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from ml_service.config import Settings
+from ml_service.model_factory import ocr_threads
 from ml_service.models.ocr import (
     PP_OCRV4_MOBILE,
     PP_OCRV5_MOBILE,
@@ -23,7 +24,6 @@ from ml_service.models.ocr import (
     PP_OCRV6_TINY,
     shipped_models,
 )
-from ml_service.registry import ocr_threads
 from tests.ml.conftest import encode
 
 LINE = "北京市海淀区中关村"
