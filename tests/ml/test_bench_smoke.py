@@ -58,7 +58,7 @@ def last_json(output: str) -> dict[str, Any]:
     return report
 
 
-SMOKE_RUNS = {"ml_clip", "ml_ocr", "ml_footprint", "ml_soak", "ocr_levers", "ocr_side_by_side"}
+SMOKE_RUNS = {"ml_clip", "ml_ocr", "ml_footprint", "ml_soak", "ocr_levers", "ocr_side_by_side", "ocr_engines"}
 
 
 def test_every_ml_benchmark_has_a_smoke_run() -> None:
@@ -121,6 +121,17 @@ def test_ocr_side_by_side_runs_small(tmp_path: Path) -> None:
     assert {"all", *CLASSES} <= set(ours["accuracy"])
     assert set(ours["speed"]) == {"concurrency_1"}
     assert "| images/s, concurrency 1 |" in table
+
+
+def test_ocr_engines_runs_small(tmp_path: Path) -> None:
+    out = tmp_path / "engines.json"
+    # faster-paddle is a peer the project never installs: where it is absent, ml_service runs alone
+    table = run_bench("ocr_engines", "--per-class", "1", "--levels", "1", "--json", str(out))
+    engines = json.loads(out.read_text())["engines"]
+    served = {"ml_service PP-OCRv5_mobile", "ml_service PP-OCRv6_tiny", "ml_service PP-OCRv6_small"}
+    assert served <= set(engines)
+    for name in served:
+        assert {"all", *CLASSES} <= set(engines[name]["accuracy"]) and name in table
 
 
 def test_ocr_reader_reads_a_rendered_line(render: Callable[..., Image.Image]) -> None:
