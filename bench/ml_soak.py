@@ -173,8 +173,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--weights-dir", type=Path, default=None)
     args = parser.parse_args()
-    weights = args.weights_dir or Path(tempfile.mkdtemp(prefix="soak-cn-clip-"))
-    ensure_random_checkpoint(weights)
+    with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
+        weights = args.weights_dir or Path(scratch) / "cn-clip"
+        ensure_random_checkpoint(weights)
+        figures = run_soak(weights, args.minutes, args.concurrency, Path(scratch) / "service.log")
+    print(json.dumps(figures, ensure_ascii=False, indent=1))
+
+
+def run_soak(weights: Path, minutes: float, concurrency: int, log: Path) -> dict[str, Any]:
+    """Start the service on the checkpoints in `weights`, soak it, stop it; its log goes to `log`."""
     (port,) = PortAllocator().take_many(1)
     env = dict(
         os.environ,
@@ -183,21 +190,25 @@ def main() -> None:
         IMMICH_AIO_ML_LOG_LEVEL="warning",
     )
     command = [sys.executable, "-m", "immich_aio", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    service = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A file, not a pipe nobody reads: a long run's log would fill the pipe and stall the service.
+    with log.open("wb") as sink:
+        service = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
+        while True:
+            if service.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start: {log.read_text(errors='replace')[-2000:]}")
             try:
                 if httpx.get(f"{url}/ping", timeout=2).text == "pong":
                     break
             except httpx.HTTPError:
                 time.sleep(1)
         images = [photo(seed) for seed in range(12)]
-        figures = asyncio.run(soak(url, service.pid, args.minutes * 60, args.concurrency, images))
+        figures = asyncio.run(soak(url, service.pid, minutes * 60, concurrency, images))
         figures["service_alive"] = service.poll() is None
-        figures.update({"minutes": args.minutes, "concurrency": args.concurrency})
-        print(json.dumps(figures, ensure_ascii=False, indent=1))
+        figures.update({"minutes": minutes, "concurrency": concurrency})
+        return figures
     finally:
         service.terminate()
         service.wait(timeout=30)

@@ -244,11 +244,13 @@ class Pass:
         }
 
 
-async def run_pass(server: Server, images: list[CorpusImage], concurrency: int) -> Pass:
+async def run_pass(
+    server: Server, images: list[CorpusImage], concurrency: int, model: str = PP_OCRV5_MOBILE
+) -> Pass:
     answers: list[dict[str, Any]] = [{} for _ in images]
     latencies: list[float] = []
     pending = list(range(len(images)))[::-1]
-    body = entries(PP_OCRV5_MOBILE)
+    body = entries(model)
     async with httpx.AsyncClient(base_url=server.url, timeout=600) as client:
 
         async def worker() -> None:

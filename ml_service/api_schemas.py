@@ -60,7 +60,9 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
     model_name = {
         "type": "string",
         "pattern": NOT_BLANK,
-        "description": "Any name: RapidOCR serves them all.",
+        "examples": sorted(settings.ocr_models()),
+        "description": "A model served here (also with Immich's `CH__` prefix), an alias of one, or a "
+        "PP-OCRv6 tier (answered by the nearest tier served); any other name is a 422.",
     }
     score = {"type": "number", "minimum": 0, "maximum": 1}
     options: Schema = {"type": ["object", "null"]}

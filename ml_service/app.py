@@ -1,6 +1,7 @@
 """FastAPI application factory: Immich ML routes, error handling, middleware, metrics and lifecycle."""
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from ml_service.errors import ServiceError, bad_request, unprocessable
 from ml_service.forms import form_bytes, form_text, read_form
 from ml_service.limits import ApiKeyMiddleware, BodyLimitMiddleware, Message, Receive, Scope, Send
 from ml_service.models.clip_names import CN_CLIP_MODELS
+from ml_service.models.errors import ModelError, ModelUnavailable, NotServable, UnknownModel
 from ml_service.mtphotos import mtphotos_router
 from ml_service.protocol import CLIP, OCR, ParsedEntries, embedding_json, parse_entries
 from ml_service.service import MlService
@@ -77,6 +79,22 @@ def _error_response(
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+# The one place where a model's failure becomes an HTTP status.
+_MODEL_ERROR_STATUS: tuple[tuple[type[ModelError], int], ...] = (
+    (UnknownModel, 422),
+    (NotServable, 422),
+    (ModelUnavailable, 503),
+)
+
+
+def model_error_status(error: ModelError) -> int:
+    return next((status for kind, status in _MODEL_ERROR_STATUS if isinstance(error, kind)), 500)
+
+
+def retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
@@ -117,6 +135,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_service_error(_: Request, error: ServiceError) -> Response:
         return _error_response(service, error.status, error.message, error.headers)
 
+    @app.exception_handler(ModelError)
+    async def on_model_error(_: Request, error: ModelError) -> Response:
+        headers = {} if error.retry_after is None else {"Retry-After": retry_after_header(error.retry_after)}
+        return _error_response(service, model_error_status(error), error.message, headers)
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
         headers = dict(error.headers or {})
@@ -153,6 +176,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "clip_model_status": service.registry.model_status(),
             "clip_aliases": settings.clip_aliases,
             "clip_backend": settings.clip_backend,
+            "ocr_models": service.registry.ocr_model_status(),
+            "ocr_aliases": settings.ocr_aliases,
+            "ocr_substitutes": settings.ocr_substitutes(),
             "upstream": settings.upstream_url,
         }
 

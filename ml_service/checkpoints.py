@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +9,12 @@ from typing import Any
 
 from ml_service.config import Settings
 from ml_service.download import DownloadError, Progress, download, exclusive
-from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.clip.checkpoint import checkpoint_path
 from ml_service.models.clip.digest import record_digest
 from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from ml_service.models.clip_release import RELEASE_HOST, release_url
+from ml_service.models.errors import ModelUnavailable, UnknownModel
 
 log = logging.getLogger("ml_service.download")
 
@@ -49,7 +48,7 @@ def checkpoint_source(settings: Settings, model: str) -> CheckpointSource:
     or on cn_clip's release host."""
     architecture = cn_clip_architecture(model)
     if architecture is None:
-        raise ServiceError(422, f"{model!r} is not a Chinese-CLIP model; served: {', '.join(CN_CLIP_MODELS)}")
+        raise UnknownModel(f"{model!r} is not a Chinese-CLIP model; served: {', '.join(CN_CLIP_MODELS)}")
     url = settings.clip_model_urls.get(model) or release_url(
         architecture, settings.clip_mirror_url or RELEASE_HOST
     )
@@ -202,11 +201,10 @@ class CheckpointStore:
 
     def _missing(
         self, source: CheckpointSource, reason: str, retry_after: float = RETRY_AFTER_S
-    ) -> ServiceError:
-        return ServiceError(
-            503,
+    ) -> ModelUnavailable:
+        return ModelUnavailable(
             f"Chinese-CLIP weights for {source.architecture} not found: expected {source.path.name} in "
             f"{source.path.parent}; {reason}. Place the file there by hand, or point "
             "IMMICH_AIO_ML_CLIP_MIRROR_URL or IMMICH_AIO_ML_CLIP_MODEL_URLS at a reachable copy",
-            {"Retry-After": str(max(1, math.ceil(retry_after)))},
+            retry_after,
         )

@@ -35,22 +35,26 @@ def serve(
     # Likewise fastapi (needed by ml_service.app) and pydantic-settings (by ml_service.config).
     from ml_service.app import create_app
     from ml_service.config import Settings, SettingsError
+    from ml_service.startup import startup_block
 
+    # each flag: the setting it stands for, and the value given (None: not given)
     flags = {
-        "host": host,
-        "port": port,
-        "upstream_url": upstream,
-        "clip_weights_dir": weights_dir,
-        "clip_mirror_url": mirror,
-        "clip_backend": backend,
-        "preload": preload,
-        "log_level": log_level,
+        "--host": ("host", host),
+        "--port": ("port", port),
+        "--upstream": ("upstream_url", upstream),
+        "--weights-dir": ("clip_weights_dir", weights_dir),
+        "--mirror": ("clip_mirror_url", mirror),
+        "--backend": ("clip_backend", backend),
+        "--preload": ("preload", preload),
+        "--log-level": ("log_level", log_level),
     }
+    given = {flag: setting for flag, setting in flags.items() if setting[1] is not None}
     try:
-        settings = Settings.from_env(**{name: value for name, value in flags.items() if value is not None})
+        settings = Settings.from_env(**dict(given.values()))
     except SettingsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
     setup_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
+    typer.echo(startup_block(settings, app.state.service.registry, tuple(given)), err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)

@@ -16,9 +16,11 @@ from ml_service.models.clip_names import CN_CLIP_MODELS, DEFAULT_CN_CLIP_MODEL
 from ml_service.models.ocr.catalog import (
     DEFAULT_OCR_MODEL,
     PP_OCRV5_SERVER,
+    PP_OCRV6_TIERS,
     OcrModelFiles,
     canonical_name,
     custom_model,
+    nearest_pp_ocrv6,
     shipped_models,
 )
 from ml_service.models.ocr.recognition import DEFAULT_BATCH
@@ -198,6 +200,7 @@ class Settings(BaseSettings):
     ocr_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_ocr_aliases)] = Field(
         default_factory=dict, validation_alias="IMMICH_AIO_ML_OCR_ALIASES"
     )
+    ocr_pp_ocrv6_nearest: bool = Field(True, validation_alias="IMMICH_AIO_ML_OCR_PP_OCRV6_NEAREST")
     ocr_rec_batch: int = Field(DEFAULT_BATCH, ge=1, le=64, validation_alias="IMMICH_AIO_ML_OCR_REC_BATCH")
     ocr_angle_classification: bool = Field(False, validation_alias="IMMICH_AIO_ML_OCR_ANGLE_CLASSIFICATION")
     upstream_url: Annotated[str | None, AfterValidator(_without_trailing_slash)] = Field(
@@ -281,7 +284,8 @@ class Settings(BaseSettings):
         return models
 
     def resolve_ocr_name(self, model_name: str) -> str | None:
-        """Map a requested OCR model name (Immich's spellings, or an alias) to a served one, else None."""
+        """Map a requested OCR model name to a served one, else None: the name itself (in Immich's
+        spellings), then an alias, then for a PP-OCRv6 name the nearest PP-OCRv6 tier served here."""
         served = self.ocr_models()
         for name in (model_name, canonical_name(model_name)):
             if name in served:
@@ -289,7 +293,28 @@ class Settings(BaseSettings):
             target = self.ocr_aliases.get(name)
             if target is not None and target in served:
                 return target
-        return None
+        return nearest_pp_ocrv6(model_name, served) if self.ocr_pp_ocrv6_nearest else None
+
+    def ocr_substitutes(self) -> dict[str, str]:
+        """PP-OCRv6 tiers Immich may ask for that no file here serves, and the served tier that answers."""
+        served = self.ocr_models()
+        substitutes = {}
+        for tier in PP_OCRV6_TIERS:
+            if tier not in served and tier not in self.ocr_aliases:
+                target = self.resolve_ocr_name(tier)
+                if target is not None:
+                    substitutes[tier] = target
+        return substitutes
+
+
+def variables_set() -> list[str]:
+    """The environment variables of the settings table that are set (to something) in this process."""
+    return [
+        variable
+        for field in Settings.model_fields.values()
+        for variable in _variables(field)
+        if os.environ.get(variable, "").strip()
+    ]
 
 
 def unknown_ocr_model(name: str, settings: Settings) -> str:

@@ -62,7 +62,7 @@ def pull(
     request does not wait. Exit code 1 when a download fails, 2 for an unknown name."""
     # Like _settings: the service's modules need the `ml` extra.
     from ml_service.checkpoints import CheckpointStore
-    from ml_service.errors import ServiceError
+    from ml_service.models.errors import ModelError
 
     settings = _settings(weights_dir, mirror)
     # The progress bar says what the service's download log would; errors still show.
@@ -92,7 +92,7 @@ def pull(
 
             try:
                 path = await store.ensure(model, progress=update)
-            except ServiceError as error:
+            except ModelError as error:
                 failed = True
                 say(f"{model}: {error.message}", style="red")
                 continue

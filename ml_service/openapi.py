@@ -174,7 +174,7 @@ def plain_operation(settings: Settings, summary: str, description: str, protecte
 def info_operation(settings: Settings) -> Schema:
     answer = {
         "type": "object",
-        "required": ["message", "version", "models_loaded", "clip_models", "clip_model_status"],
+        "required": ["message", "version", "models_loaded", "clip_models", "clip_model_status", "ocr_models"],
         "properties": {
             "message": {"const": "Immich ML"},
             "version": {"type": "string"},
@@ -183,6 +183,9 @@ def info_operation(settings: Settings) -> Schema:
             "clip_model_status": {"type": "array", "items": ref("ModelStatus")},
             "clip_aliases": {"type": "object", "additionalProperties": {"type": "string"}},
             "clip_backend": {"type": "string"},
+            "ocr_models": {"type": "array", "items": {"type": "object"}},
+            "ocr_aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+            "ocr_substitutes": {"type": "object", "additionalProperties": {"type": "string"}},
             "upstream": {"type": ["string", "null"]},
         },
     }

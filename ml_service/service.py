@@ -1,6 +1,7 @@
 """Local inference entry points: decode, load on demand, run under the concurrency limit, record metrics."""
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from ml_service.models.clip.visual import ClipVisualModel
 from ml_service.models.ocr import OcrModel, OcrOptions, OcrResult
 from ml_service.proxy import UpstreamProxy
 from ml_service.registry import ModelRegistry
+
+log = logging.getLogger("ml_service.service")
 
 
 class MlService:
@@ -43,6 +46,11 @@ class MlService:
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        for requested, served in self.settings.ocr_substitutes().items():
+            log.info(
+                "OCR model not served here: the nearest PP-OCRv6 tier answers for it",
+                extra={"requested": requested, "model": served},
+            )
         if self.settings.preload:
             await self.registry.preload(self.settings.preload)
         if self.settings.model_ttl_s > 0:

@@ -3,10 +3,17 @@
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+
+#: Work a model needs done before it can load (a download), handed in by whoever builds the model.
+Preparation = Callable[[], Awaitable[None]]
 
 
 class InferenceModel(ABC):
-    """One servable model; subclasses implement _load/_unload and a task-specific predict method."""
+    """One servable model; subclasses implement _load/_unload and a task-specific predict method.
+
+    Whoever holds models (the registry) needs only this interface: prepare, load, describe, unload.
+    """
 
     #: Task name used in metrics and logs, e.g. "ocr" or "clip-visual".
     task: str = "model"
@@ -39,6 +46,13 @@ class InferenceModel(ABC):
             if self._loaded:
                 self._unload()
                 self._loaded = False
+
+    async def prepare(self) -> None:  # noqa: B027 - an optional hook: most models need no preparation
+        """What must happen before load(), on the event loop (a download); most models need nothing."""
+
+    def describe(self) -> dict[str, str]:
+        """What serves this model, for GET / and /metrics (files, backend); nothing by default."""
+        return {}
 
     @abstractmethod
     def _load(self) -> None: ...

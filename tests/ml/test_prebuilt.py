@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from immich_aio.cli import app
-from ml_service import registry
 from ml_service.config import Settings
+from ml_service.models.clip import base as clip_base
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.tokenizer import cn_clip_folder
 from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
@@ -113,7 +113,7 @@ def test_a_model_the_image_was_not_built_with_is_refused_before_any_download(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(registry, "can_export", lambda: False)  # as in the torch-free image
+    monkeypatch.setattr(clip_base, "can_export", lambda: False)  # as in the torch-free image
     textual = json.dumps({"clip": {"textual": {"modelName": "ViT-L-14__cn-clip"}}})
     with release_server() as release:
         settings = make_settings(clip_download=True, clip_weights_dir=tmp_path, clip_mirror_url=release.url)

@@ -8,13 +8,19 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_service.errors import ServiceError
-from ml_service.models.base import InferenceModel
+from ml_service.models.base import InferenceModel, Preparation
 from ml_service.models.clip.checkpoint import load_torch_model
-from ml_service.models.clip.export import ExportedGraphs, ensure_onnx_export, prebuilt_graphs
+from ml_service.models.clip.export import (
+    ExportedGraphs,
+    can_export,
+    ensure_onnx_export,
+    onnx_paths,
+    prebuilt_graphs,
+)
 from ml_service.models.clip.quantize import Int8Recipe, faithful_int8
 from ml_service.models.clip.session import embed, normalise, onnx_session
 from ml_service.models.clip.shipped import ShippedGraph, shipped_graph
+from ml_service.models.errors import ModelError, NotServable
 
 log = logging.getLogger("ml_service.clip")
 
@@ -33,8 +39,10 @@ class ClipEncoder(InferenceModel):
         backend: str,
         threads: int,
         providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        fetch_checkpoint: Preparation | None = None,
     ) -> None:
         super().__init__(model_name)
+        self._fetch_checkpoint = fetch_checkpoint
         self.providers = providers
         self.architecture = architecture
         self.weights_dir = weights_dir
@@ -84,7 +92,7 @@ class ClipEncoder(InferenceModel):
                     quantised, self.int8_cosine = faithful_int8(
                         path, self.int8_recipe, self._probe_inputs, graphs.checkpoint_sha256
                     )
-            except ServiceError:
+            except ModelError:
                 raise
             except Exception as error:  # e.g. read-only weights dir: keep serving through torch
                 log.warning("ONNX export failed, serving with torch", extra={"error": str(error)})
@@ -99,6 +107,27 @@ class ClipEncoder(InferenceModel):
     def _unload(self) -> None:
         self._session = None
         self._torch_model = None
+
+    async def prepare(self) -> None:
+        """Its checkpoint fetched (by the fetch_checkpoint given), unless graphs made without it are here."""
+        if self.prebuilt:
+            return
+        # Checked before a download: hundreds of MB fetched for a model that could not be served.
+        visual, textual, _ = onnx_paths(self.weights_dir, self.architecture)
+        exported = self.backend != "torch" and visual.is_file() and textual.is_file()
+        if not exported and not can_export():
+            raise NotServable(
+                f"{self.model_name} is not among the models this installation serves: it has no exported "
+                "graphs of it and no torch to export them (an immich-aio ML image serves the models it was "
+                f"built with). Rebuild the image with `immich-aio build --images ml --ml-models "
+                f"{self.model_name}`, or install immich-aio with its `ml` extra"
+            )
+        if self._fetch_checkpoint is not None:
+            await self._fetch_checkpoint()
+
+    def describe(self) -> dict[str, str]:
+        """The backend actually serving it (int8 may have fallen back to fp32, a failed export to torch)."""
+        return {"backend": self._active}
 
     @property
     def prebuilt(self) -> bool:

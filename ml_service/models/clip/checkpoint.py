@@ -6,9 +6,9 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from ml_service.errors import ServiceError
 from ml_service.models.clip.locks import PathLocks
 from ml_service.models.clip_release import INPUT_RESOLUTIONS, checkpoint_file
+from ml_service.models.errors import ModelUnavailable
 
 _load_locks = PathLocks()
 _shared_models: "weakref.WeakValueDictionary[Path, Any]" = weakref.WeakValueDictionary()
@@ -25,11 +25,11 @@ def input_resolution(architecture: str) -> int:
 
 
 def require_checkpoint(weights_dir: Path, architecture: str) -> Path:
-    """The checkpoint's path; a 503 naming the expected file when it is missing."""
+    """The checkpoint's path; ModelUnavailable naming the expected file when it is missing."""
     path = checkpoint_path(weights_dir, architecture)
     if not path.is_file():
-        raise ServiceError(
-            503, f"Chinese-CLIP weights for {architecture} not found: expected {path.name} in {weights_dir}"
+        raise ModelUnavailable(
+            f"Chinese-CLIP weights for {architecture} not found: expected {path.name} in {weights_dir}"
         )
     return path
 

@@ -18,6 +18,9 @@ class OcrServingGauge:
         self._labels: dict[str, tuple[str, ...]] = {}
 
     def loaded(self, description: dict[str, str]) -> None:
+        """Record a loaded model that names its files; other models (CLIP encoders) are not OCR's."""
+        if not all(label in description for label in _LABELS):
+            return
         labels = tuple(description[label] for label in _LABELS)
         self._labels[description["model"]] = labels
         self._gauge.labels(*labels).set(1)
