@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
 from e2e.clip_weights import ensure_random_checkpoint
@@ -22,6 +21,7 @@ from ml_service.app import create_app
 from ml_service.config import Settings
 from ml_service.models.clip_release import release_url
 from tests.ml.release_server import ReleaseServer, release_server
+from testsupport.live_server import live_asgi
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
@@ -127,23 +127,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
     """Run the real app under uvicorn on a loopback port; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with live_asgi(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture
