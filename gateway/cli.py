@@ -57,6 +57,7 @@ def gateway(
         typer.echo(f"error: check --{missing} (or the IMMICH_AIO_GATEWAY_* variables): {error}", err=True)
         raise typer.Exit(code=2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call would drown the gateway's
     where = f"http://{settings.host}:{settings.port}"
     typer.echo(f"immich-aio gateway: listening on {where}, Immich at {settings.immich_url}")
     uvicorn.run(
