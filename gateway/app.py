@@ -47,8 +47,14 @@ def create_app(settings: GatewaySettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         immich = ImmichClient(settings.immich_url)
+        # never prepared: a generic plan would build the OCR query once per row instead of once (measured in
+        # bench/db_latency.py); each search keeps its custom plan
         pool: ConnectionPool[Any] = ConnectionPool(
-            settings.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
+            settings.db_url,
+            min_size=1,
+            max_size=8,
+            open=False,
+            kwargs={"autocommit": True, "prepare_threshold": None},
         )
         try:
             prepared = await prepare(settings, immich)
