@@ -201,6 +201,7 @@ async function addonSteps(page, base, addon) {
     await menu.getByRole('menuitem', { name: addon.immichRefreshFacesHans, exact: true }).waitFor();
     await menu.getByRole('menuitem', { name: addon.refreshOcrHans, exact: true }).waitFor();
     await menu.getByRole('menuitem', { name: addon.refreshSmartHans, exact: true }).waitFor();
+    await page.waitForTimeout(500); // the menu's opening transition, for the screenshot
     return `menu shows ${addon.refreshOcrHans} and ${addon.refreshSmartHans}`;
   });
   await page.evaluate(() => localStorage.setItem('lang', 'en')).catch(() => {});
