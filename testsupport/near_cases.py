@@ -43,7 +43,7 @@ CASES = (
     NearCase("number", "35号", "36号", "36号", False),
     NearCase("price", "¥35.00", "¥36.00", "¥36.00", False),
     NearCase("short word", "Exit", "Edit", "Edit", False),
-    NearCase("code", "Hotel5", "Hotal5", "Hotal5", False),
+    NearCase("code", "KBXQZ7", "KBXQY7", "KBXQY7", False),
     NearCase("latin, two letters", "Maple", "Mabie", "Mabie", False),
     NearCase("cjk end of a 4-character run", "窦性心律", "实性心律", "实性心律", False),
 )

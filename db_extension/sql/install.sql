@@ -491,9 +491,11 @@ CREATE OR REPLACE FUNCTION immich_aio.near_chunk_length() RETURNS integer
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN 8;
 
--- The near block of one run of CJK characters (a tsquery text), NULL below 3 characters. A long run's
--- chunks are near equal in length (13 characters: 7 and 6), so each keeps 5 or more characters.
-CREATE OR REPLACE FUNCTION immich_aio.run_near(chars text[]) RETURNS text
+-- The near block of one run of CJK characters (a tsquery text), NULL below 3 characters; 'edit_ends' admits
+-- an edit at an end of a run of 5 or more. A long run's chunks are near equal in length (13 characters: 7
+-- and 6), so each keeps 5 or more characters, and take edits at their ends too (the other chunks anchor them).
+DROP FUNCTION IF EXISTS immich_aio.run_near(text[]);
+CREATE OR REPLACE FUNCTION immich_aio.run_near(chars text[], edit_ends boolean) RETURNS text
   LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT
 AS $run_near$
 DECLARE
@@ -507,7 +509,7 @@ BEGIN
     RETURN NULL;
   END IF;
   IF n <= immich_aio.near_run_length() THEN
-    RETURN '(' || array_to_string(immich_aio.run_variants(chars, n >= 5), ' | ') || ')';
+    RETURN '(' || array_to_string(immich_aio.run_variants(chars, edit_ends AND n >= 5), ' | ') || ')';
   END IF;
   chunks := ceil(n::numeric / immich_aio.near_chunk_length());
   FOR c IN 0 .. chunks - 1 LOOP
@@ -552,7 +554,8 @@ BEGIN
 END
 $word_near$;
 
-CREATE OR REPLACE FUNCTION immich_aio.near_query(q text) RETURNS tsquery
+DROP FUNCTION IF EXISTS immich_aio.near_query(text);
+CREATE OR REPLACE FUNCTION immich_aio.near_query(q text, edit_ends boolean DEFAULT true) RETURNS tsquery
   LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
   -- planned once per session: a plan for each text would inline and fold the tokenizer anew (~2 ms)
   SET plan_cache_mode = force_generic_plan
@@ -604,7 +607,7 @@ BEGIN
         HAVING count(*) > 1
       ), edited AS (
         -- each part that may take the edit, and which query tokens it stands for
-        SELECT immich_aio.run_near(r.chars[1:64]) AS block, r.phrase AS first_phrase, r.phrase AS last_phrase,
+        SELECT immich_aio.run_near(r.chars[1:64], edit_ends) AS block, r.phrase AS first_phrase, r.phrase AS last_phrase,
                r.first_pos, r.last_pos
         FROM runs r
         UNION ALL
@@ -1198,18 +1201,24 @@ CREATE OR REPLACE FUNCTION immich_aio.search_ocr(
   SET jit = off
 AS $search_ocr$
 DECLARE
+  -- the query Immich's own builder would use (exact, then every near variant), ranking every match
   query tsquery := CASE WHEN near THEN immich_aio.ocr_query(query_text) ELSE immich_aio.exact_query(query_text) END;
   exact tsquery := immich_aio.exact_part(query);
+  -- the near variants that edit inside a run or a word: an edit at the end of a CJK run is looser (the
+  -- rest of the run matches unanchored), so those are searched only when nothing else matches
+  inside tsquery := CASE WHEN near AND numnode(exact) > 0
+                         THEN coalesce(exact || immich_aio.near_query(query_text, false), exact) ELSE exact END;
   page integer := greatest(result_limit, 0);
   skipped integer := greatest(result_offset, 0);
   found integer;
+  near_found integer := 0;
   exact_count bigint;
 BEGIN
   IF numnode(query) = 0 THEN
     RETURN;
   END IF;
   -- Every exact match ranks before every near one, so the exact matches come first, through the exact
-  -- query alone; the near block is searched only for what they leave of the page. A common word fills
+  -- query alone; the near variants are searched only for what they leave of the page. A common word fills
   -- the page with exact matches and never pays for its near variants.
   RETURN QUERY
     SELECT d."assetId", immich_aio.ocr_rank(d.document, query) AS rank_score
@@ -1224,12 +1233,26 @@ BEGIN
   exact_count := CASE WHEN found > 0 OR skipped = 0 THEN skipped + found ELSE
     (SELECT count(*) FROM immich_aio.asset_ocr_document d
      WHERE d.document @@ exact AND d."ownerId" = ANY (user_ids) AND d.searchable) END;
+  IF inside <> exact THEN
+    RETURN QUERY
+      SELECT d."assetId", immich_aio.ocr_rank(d.document, query) AS rank_score
+      FROM immich_aio.asset_ocr_document d
+      WHERE d.document @@ inside AND NOT d.document @@ exact AND d."ownerId" = ANY (user_ids) AND d.searchable
+      ORDER BY rank_score DESC, d."assetId"
+      LIMIT page - found OFFSET greatest(skipped - exact_count, 0);
+    GET DIAGNOSTICS near_found = ROW_COUNT;
+  END IF;
+  IF query = inside OR exact_count > 0 OR near_found > 0 OR (inside <> exact AND EXISTS (
+       SELECT 1 FROM immich_aio.asset_ocr_document d
+       WHERE d.document @@ inside AND d."ownerId" = ANY (user_ids) AND d.searchable)) THEN
+    RETURN;
+  END IF;
   RETURN QUERY
     SELECT d."assetId", immich_aio.ocr_rank(d.document, query) AS rank_score
     FROM immich_aio.asset_ocr_document d
-    WHERE d.document @@ query AND NOT d.document @@ exact AND d."ownerId" = ANY (user_ids) AND d.searchable
+    WHERE d.document @@ query AND d."ownerId" = ANY (user_ids) AND d.searchable
     ORDER BY rank_score DESC, d."assetId"
-    LIMIT page - found OFFSET greatest(skipped - exact_count, 0);
+    LIMIT page OFFSET skipped;
 END
 $search_ocr$;
 
@@ -1258,6 +1281,8 @@ AS $search_hybrid$
 DECLARE
   query tsquery := CASE WHEN near THEN immich_aio.ocr_query(query_text) ELSE immich_aio.exact_query(query_text) END;
   exact tsquery := immich_aio.exact_part(query);
+  inside tsquery := CASE WHEN near AND numnode(exact) > 0
+                         THEN coalesce(exact || immich_aio.near_query(query_text, false), exact) ELSE exact END;
   depth integer := greatest(candidates, greatest(result_offset, 0) + greatest(result_limit, 0), 1);
   -- OCR documents ranked per search, at most; see the ocr CTE
   pool integer := 2 * depth;
@@ -1308,13 +1333,21 @@ BEGIN
       -- places free (a one-time test, so a common word never scans its near variants).
       SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
       FROM immich_aio.asset_ocr_document d
-      WHERE query <> exact AND (SELECT count(DISTINCT e.id) FROM ocr_exact e) < depth
-        AND d.document @@ query AND NOT d.document @@ exact
+      WHERE inside <> exact AND (SELECT count(DISTINCT e.id) FROM ocr_exact e) < depth
+        AND d.document @@ inside AND NOT d.document @@ exact
+        AND d."ownerId" = ANY (user_ids) AND d.searchable
+      LIMIT pool
+    ), ocr_ends AS MATERIALIZED (
+      -- an edit at the end of a CJK run, only when nothing else matches (see search_ocr)
+      SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
+      FROM immich_aio.asset_ocr_document d
+      WHERE query <> inside AND NOT EXISTS (SELECT 1 FROM ocr_exact) AND NOT EXISTS (SELECT 1 FROM ocr_near)
+        AND d.document @@ query
         AND d."ownerId" = ANY (user_ids) AND d.searchable
       LIMIT pool
     ), ocr AS MATERIALIZED (
       SELECT m.id, max(m.ocr_score) AS ocr_score
-      FROM (SELECT * FROM ocr_exact UNION ALL SELECT * FROM ocr_near) AS m
+      FROM (SELECT * FROM ocr_exact UNION ALL SELECT * FROM ocr_near UNION ALL SELECT * FROM ocr_ends) AS m
       GROUP BY m.id
       ORDER BY ocr_score DESC, m.id
       LIMIT depth
