@@ -392,7 +392,8 @@ CREATE OR REPLACE FUNCTION immich_aio.gram_query(q text) RETURNS tsquery
 --   * a run of 3 to 12 CJK characters: a character substituted or dropped inside the run, or one added
 --     between two characters; from 5 characters on also the first or the last character misread or
 --     dropped (the rest of the run, 4 characters or more, is specific enough to match unanchored; for 3-4
---     characters that measured as no recall and 5 points of set precision);
+--     characters that measured as no recall and 5 points of set precision); edit_ends => false leaves
+--     these out (search_ocr and search_hybrid take them only when nothing else matches);
 --   * a longer run: cut into chunks of at most 8 characters, AND-ed, each matching exactly or with one
 --     edit (see run_near), so a long notice forgives a misread per chunk;
 --   * a Latin word of 5 or more letters (near_word_class) in a stretch without digits (which makes it a
