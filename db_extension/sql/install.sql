@@ -226,6 +226,20 @@ CREATE OR REPLACE FUNCTION immich_aio.word_class() RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN '^[^0-9' || immich_aio.cjk_ranges() || immich_aio.currency_signs() || ']+$';
 
+-- Latin words of 5 to 32 letters take near matches (one letter substituted, added or dropped); shorter ones
+-- (and every other script) only match exactly: a one-letter edit of a short word is often another word.
+CREATE OR REPLACE FUNCTION immich_aio.near_word_class() RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN '^[a-z]{5,32}$';
+
+-- A word with its letter at 'place' deleted, tagged with the place: 'maple' at 4 gives '⁑4mape'. The tag
+-- (⁑ is a separator to tokens(), so no plain token holds it) keeps these apart from real words. Two words
+-- of one length differ in the letter at place i alone exactly when both give the same edited word at i;
+-- a word with one letter more than w has w among its edited words.
+CREATE OR REPLACE FUNCTION immich_aio.edited_word(word text, place integer) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+  RETURN '⁑' || place || left(word, place - 1) || substr(word, place + 1);
+
 -- Tokens of a text. 'pos' is the token's word position (a CJK run of n characters takes n positions, a
 -- number or word takes one; separators take none), 'phrase' counts the separators before the token.
 -- Documents index every token; queries use only the ones flagged 'in_query':
@@ -234,6 +248,8 @@ CREATE OR REPLACE FUNCTION immich_aio.word_class() RETURNS text
 --   numbers: '35.5' is indexed as 35.5 and 35; '¥35' additionally as ¥35, which a currency query requires.
 --   words: lower-cased, accent-free, at most 100 characters; a document also gets the parts of a word that
 --        OCR glued together where the case changes (PekingDuck: peking, duck), so ocr:Duck finds it.
+--        A Latin word (or part) long enough for a near match is also indexed with each letter deleted in
+--        turn, tagged with the letter's place (see edited_word): what a query one edit away looks up.
 CREATE OR REPLACE FUNCTION immich_aio.tokens(t text)
   RETURNS TABLE (phrase bigint, pos bigint, token text, in_query boolean)
   LANGUAGE sql IMMUTABLE PARALLEL SAFE  -- not STRICT: PostgreSQL inlines only non-strict SQL set functions
@@ -248,6 +264,14 @@ AS $tokens$
                         OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS start
     FROM matched
     WINDOW w AS (ORDER BY n)
+  ), words AS (
+    SELECT p.phrase, p.start, lower(p.word) AS word, true AS in_query
+    FROM placed p
+    WHERE p.word IS NOT NULL
+    UNION ALL
+    SELECT p.phrase, p.start, lower(part[1]), false
+    FROM placed p, regexp_matches(p.word, '[A-Z]?[a-z]+|[A-Z]+(?![a-z])', 'g') AS part
+    WHERE p.word ~ '[a-z][A-Z]' AND char_length(part[1]) > 1
   )
   SELECT p.phrase, p.start + i - 1, substr(p.cjk, i, 1), char_length(p.cjk) = 1
   FROM placed p, generate_series(1, char_length(p.cjk)) AS i
@@ -265,13 +289,12 @@ AS $tokens$
                        (p.currency || split_part(p.num, '.', 1), false)) AS v(token, in_query)
   WHERE p.num IS NOT NULL AND v.token IS NOT NULL
   UNION ALL
-  SELECT p.phrase, p.start, lower(p.word), true
-  FROM placed p
-  WHERE p.word IS NOT NULL
+  SELECT w.phrase, w.start, w.word, w.in_query
+  FROM words w
   UNION ALL
-  SELECT p.phrase, p.start, lower(part[1]), false
-  FROM placed p, regexp_matches(p.word, '[A-Z]?[a-z]+|[A-Z]+(?![a-z])', 'g') AS part
-  WHERE p.word ~ '[a-z][A-Z]' AND char_length(part[1]) > 1
+  SELECT w.phrase, w.start, immich_aio.edited_word(w.word, i), false
+  FROM words w, generate_series(1, char_length(w.word)) AS i
+  WHERE w.word ~ immich_aio.near_word_class()
 $tokens$;
 
 -- A tsvector/tsquery lexeme literal for any token.
@@ -364,14 +387,23 @@ CREATE OR REPLACE FUNCTION immich_aio.gram_query(q text) RETURNS tsquery
     ) AS parts), '')::tsquery;
 
 -- Near matches: OCR misreads, drops or adds a character in a good share of real photos' lines (窦性心律 read
--- as 窦性心率, 请紧握扶手 as 请握扶手). For each run of 3 to 12 CJK characters in the query, the texts at one
--- edit from it inside the run: a character substituted or dropped (not the first or last), or one added
--- between two characters. Each variant is a chain of the document's grams at the
--- positions the edit leaves (bigrams where two kept characters touch, unigrams elsewhere), AND-ed with
--- every other query token exactly (numbers, prices, codes and words never take an edit). One edit, not
--- more: longer phrases keep one too. The variants are wrapped as (v1 | v2 | ...) & !'⁂': the sentinel
--- lexeme never occurs in a document (⁂ is a separator to tokens()), so the block matches as the
--- variants do, and ocr_rank tells an exact match apart by rewriting the sentinel away.
+-- as 窦性心率, 请紧握扶手 as 请握扶手, Maple as Mapl). A near match allows one edit in one part of the query
+-- while every other query token matches exactly (numbers, prices, codes and short words never take one):
+--   * a run of 3 to 12 CJK characters: a character substituted or dropped inside the run, or one added
+--     between two characters; from 5 characters on also the first or the last character misread or
+--     dropped (the rest of the run, 4 characters or more, is specific enough to match unanchored; for 3-4
+--     characters that measured as no recall and 5 points of set precision); edit_ends => false leaves
+--     these out (search_ocr and search_hybrid take them only when nothing else matches);
+--   * a longer run: cut into chunks of at most 8 characters, AND-ed, each matching exactly or with one
+--     edit (see run_near), so a long notice forgives a misread per chunk;
+--   * a Latin word of 5 or more letters (near_word_class) in a stretch without digits (which makes it a
+--     code), or consecutive one-word stretches written together (OCR drops spaces): one letter
+--     substituted, added or dropped.
+-- A CJK variant is a chain of the document's grams at the positions the edit leaves (bigrams where two
+-- kept characters touch, unigrams elsewhere); a Latin variant is the word with a letter dropped, or one of
+-- the edited words (edited_word) documents index. The variants are wrapped as !'⁂' & (v1 | v2 | ...): the
+-- sentinel lexeme never occurs in a document (⁂ is a separator to tokens()), so the block matches as the
+-- variants do, and marks where the exact query ends (exact_part), which ocr_rank ranks exact matches by.
 CREATE OR REPLACE FUNCTION immich_aio.near_sentinel() RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN '⁂';
@@ -404,128 +436,269 @@ BEGIN
 END
 $near_chain$;
 
-CREATE OR REPLACE FUNCTION immich_aio.near_query(q text) RETURNS tsquery
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $near_query$
+-- The variants of one run of CJK characters at one edit: inside the run always, at its ends when asked.
+CREATE OR REPLACE FUNCTION immich_aio.run_variants(chars text[], edit_ends boolean) RETURNS text[]
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT
+AS $run_variants$
 DECLARE
-  run record;
   variants text[] := '{}';
-  run_variants text[];
-  rest text;
-  chars text[];
-  n integer;
+  n integer := cardinality(chars);
   i integer;
+  j integer;
   kept_chars text[];
   kept_offsets integer[];
-  j integer;
 BEGIN
-  FOR run IN
-    -- runs of consecutive CJK characters within one stretch of the query
-    WITH unigrams AS (
-      SELECT t.phrase, t.pos, t.token
-      FROM immich_aio.tokens(left(coalesce(q, ''), 1000)) t
-      WHERE char_length(t.token) = 1 AND t.token ~ ('^[' || immich_aio.cjk_ranges() || ']$')
-    ), grouped AS (
-      SELECT u.*, u.pos - row_number() OVER (PARTITION BY u.phrase ORDER BY u.pos) AS run_key FROM unigrams u
-    )
-    SELECT g.phrase, min(g.pos) AS first_pos, max(g.pos) AS last_pos,
-           array_agg(g.token ORDER BY g.pos) AS run_chars
-    FROM grouped g
-    GROUP BY g.phrase, g.run_key
-    HAVING count(*) BETWEEN 3 AND 12
-  LOOP
-    chars := run.run_chars;
-    n := cardinality(chars);
-    run_variants := '{}';
-    -- every other query token, exactly
-    SELECT string_agg(DISTINCT immich_aio.quote_lexeme(t.token), ' & ') INTO rest
-    FROM immich_aio.tokens(left(coalesce(q, ''), 1000)) t
-    WHERE t.in_query
-      AND NOT (t.phrase = run.phrase AND t.pos BETWEEN run.first_pos AND run.last_pos
-               AND t.token ~ ('^[' || immich_aio.cjk_ranges() || ']+$'));
-    FOR i IN 1 .. n LOOP
-      -- substituted: the other characters at their places (not at an end: the rest of the run would
-      -- then match anywhere, unanchored; on the hard corpus that added no recall and cost precision)
-      IF i > 1 AND i < n THEN
-        kept_chars := '{}'; kept_offsets := '{}';
-        FOR j IN 1 .. n LOOP
-          IF j <> i THEN kept_chars := kept_chars || chars[j]; kept_offsets := kept_offsets || j; END IF;
-        END LOOP;
-        run_variants := run_variants || immich_aio.near_chain(kept_chars, kept_offsets);
-      END IF;
+  FOR i IN 1 .. n LOOP
+    IF i > 1 AND i < n THEN
+      -- substituted: the other characters at their places
+      kept_chars := '{}'; kept_offsets := '{}';
+      FOR j IN 1 .. n LOOP
+        IF j <> i THEN kept_chars := kept_chars || chars[j]; kept_offsets := kept_offsets || j; END IF;
+      END LOOP;
+      variants := variants || immich_aio.near_chain(kept_chars, kept_offsets);
       -- dropped: the characters after it move up by one
-      IF i > 1 AND i < n THEN
-        kept_chars := '{}'; kept_offsets := '{}';
-        FOR j IN 1 .. n LOOP
-          IF j <> i THEN
-            kept_chars := kept_chars || chars[j];
-            kept_offsets := kept_offsets || CASE WHEN j < i THEN j ELSE j - 1 END;
-          END IF;
-        END LOOP;
-        run_variants := run_variants || immich_aio.near_chain(kept_chars, kept_offsets);
-      END IF;
-      -- added after character i: the characters after it move down by one
-      IF i < n THEN
-        kept_offsets := '{}';
-        FOR j IN 1 .. n LOOP
-          kept_offsets := kept_offsets || CASE WHEN j <= i THEN j ELSE j + 1 END;
-        END LOOP;
-        run_variants := run_variants || immich_aio.near_chain(chars, kept_offsets);
-      END IF;
-    END LOOP;
-    IF rest IS NOT NULL THEN
-      run_variants := ARRAY(SELECT v || ' & ' || rest FROM unnest(run_variants) AS v);
+      kept_offsets := '{}';
+      FOR j IN 1 .. n LOOP
+        IF j <> i THEN kept_offsets := kept_offsets || CASE WHEN j < i THEN j ELSE j - 1 END; END IF;
+      END LOOP;
+      variants := variants || immich_aio.near_chain(kept_chars, kept_offsets);
     END IF;
-    variants := variants || run_variants;
+    -- added after character i: the characters after it move down by one
+    IF i < n THEN
+      kept_offsets := '{}';
+      FOR j IN 1 .. n LOOP
+        kept_offsets := kept_offsets || CASE WHEN j <= i THEN j ELSE j + 1 END;
+      END LOOP;
+      variants := variants || immich_aio.near_chain(chars, kept_offsets);
+    END IF;
+  END LOOP;
+  IF edit_ends THEN
+    -- the first or the last character misread or dropped: the rest of the run, contiguous
+    kept_offsets := ARRAY(SELECT generate_series(1, n - 1));
+    variants := variants || immich_aio.near_chain(chars[2:n], kept_offsets)
+                         || immich_aio.near_chain(chars[1:n - 1], kept_offsets);
+  END IF;
+  RETURN variants;
+END
+$run_variants$;
+
+-- Runs up to this many CJK characters take one edit; longer ones are cut into chunks of at most
+-- near_chunk_length() characters taking one edit each.
+CREATE OR REPLACE FUNCTION immich_aio.near_run_length() RETURNS integer
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN 12;
+
+CREATE OR REPLACE FUNCTION immich_aio.near_chunk_length() RETURNS integer
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN 8;
+
+-- The near block of one run of CJK characters (a tsquery text), NULL below 3 characters; 'edit_ends' admits
+-- an edit at an end of a run of 5 or more. A long run's chunks are near equal in length (13 characters: 7
+-- and 6), so each keeps 5 or more characters, and take edits at their ends too (the other chunks anchor them).
+DROP FUNCTION IF EXISTS immich_aio.run_near(text[]);
+CREATE OR REPLACE FUNCTION immich_aio.run_near(chars text[], edit_ends boolean) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT
+AS $run_near$
+DECLARE
+  n integer := cardinality(chars);
+  chunks integer;
+  chunk text[];
+  parts text[] := '{}';
+  c integer;
+BEGIN
+  IF n < 3 THEN
+    RETURN NULL;
+  END IF;
+  IF n <= immich_aio.near_run_length() THEN
+    RETURN '(' || array_to_string(immich_aio.run_variants(chars, edit_ends AND n >= 5), ' | ') || ')';
+  END IF;
+  chunks := ceil(n::numeric / immich_aio.near_chunk_length());
+  FOR c IN 0 .. chunks - 1 LOOP
+    chunk := chars[c * n / chunks + 1 : (c + 1) * n / chunks];
+    parts := parts || ('(' || immich_aio.near_chain(chunk, ARRAY(SELECT generate_series(1, cardinality(chunk))))
+                       || ' | ' || array_to_string(immich_aio.run_variants(chunk, true), ' | ') || ')');
+  END LOOP;
+  RETURN '(' || array_to_string(parts, ' & ') || ')';
+END
+$run_near$;
+
+-- The near block of one Latin word (a tsquery text): a letter dropped, substituted or added anywhere.
+-- NULL for a word near_word_class does not admit. A substitution's edited word is also held by every
+-- document with the word itself, which the planner cannot know: it would count the word's documents once
+-- per letter and choose a sequential scan (measured: 170 ms instead of 5 ms for 'parking' at 100k
+-- assets). Written as the lexeme AND-ed with itself (the same match), it is estimated as rare as it is
+-- beyond those documents.
+CREATE OR REPLACE FUNCTION immich_aio.word_near(word text) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT
+AS $word_near$
+DECLARE
+  n integer := char_length(word);
+  variants text[] := '{}';
+  edited text;
+  i integer;
+BEGIN
+  IF word !~ immich_aio.near_word_class() THEN
+    RETURN NULL;
+  END IF;
+  FOR i IN 1 .. n + 1 LOOP
+    IF i <= n THEN
+      -- dropped: the document holds the word without the letter at i
+      variants := variants || immich_aio.quote_lexeme(left(word, i - 1) || substr(word, i + 1));
+      -- substituted: the document's word, its letter at i deleted, equals ours with ours deleted
+      edited := immich_aio.quote_lexeme(immich_aio.edited_word(word, i));
+      variants := variants || (edited || ' & ' || edited);
+    END IF;
+    -- added: the document's word with its letter at i deleted is ours
+    variants := variants || immich_aio.quote_lexeme(immich_aio.edited_word(left(word, i - 1) || '_' || substr(word, i), i));
+  END LOOP;
+  RETURN '(' || array_to_string(ARRAY(SELECT DISTINCT v FROM unnest(variants) AS v ORDER BY v), ' | ') || ')';
+END
+$word_near$;
+
+DROP FUNCTION IF EXISTS immich_aio.near_query(text);
+CREATE OR REPLACE FUNCTION immich_aio.near_query(q text, edit_ends boolean DEFAULT true) RETURNS tsquery
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+  -- planned once per session: a plan for each text would inline and fold the tokenizer anew (~2 ms)
+  SET plan_cache_mode = force_generic_plan
+AS $near_query$
+DECLARE
+  texts text[] := ARRAY[left(coalesce(q, ''), 1000)];
+  query_text text;
+  variants text[] := '{}';
+BEGIN
+  -- most queries have nothing to edit (1-2 characters, short words, numbers): answer them cheaply
+  IF texts[1] !~ ('[' || immich_aio.cjk_ranges() || ']{3}|[[:alpha:]]{5}') THEN
+    RETURN NULL;
+  END IF;
+  -- a query word written glued (PekingDuck) is also taken as its parts, as exact_query does
+  IF texts[1] ~ '[a-z][A-Z]' THEN
+    texts := texts || regexp_replace(texts[1], '([a-z])([A-Z])', chr(92) || '1 ' || chr(92) || '2', 'g');
+  END IF;
+  FOREACH query_text IN ARRAY texts LOOP
+    variants := variants || ARRAY(
+      WITH all_tokens AS MATERIALIZED (
+        SELECT t.phrase, t.pos, t.token, t.in_query FROM immich_aio.tokens(query_text) t
+      ), query_tokens AS MATERIALIZED (
+        -- what the exact query holds (gram_query's limit)
+        SELECT t.phrase, t.pos, t.token FROM all_tokens t WHERE t.in_query
+        ORDER BY t.phrase, t.pos LIMIT 64
+      ), runs AS (
+        -- runs of consecutive CJK characters within one stretch of the query
+        SELECT g.phrase, min(g.pos) AS first_pos, max(g.pos) AS last_pos, array_agg(g.token ORDER BY g.pos) AS chars
+        FROM (SELECT u.*, u.pos - row_number() OVER (PARTITION BY u.phrase ORDER BY u.pos) AS run_key
+              FROM all_tokens u
+              WHERE char_length(u.token) = 1 AND u.token ~ ('^[' || immich_aio.cjk_ranges() || ']$')) AS g
+        GROUP BY g.phrase, g.run_key
+      ), stretches AS (
+        SELECT t.phrase,
+               CASE WHEN count(*) = 1 AND bool_and(t.token ~ immich_aio.word_class()) THEN min(t.token) END AS word,
+               bool_or(t.token ~ '[0-9]') AS has_digits
+        FROM query_tokens t
+        GROUP BY t.phrase
+      ), glued AS (
+        -- consecutive one-word stretches, written together
+        SELECT string_agg(m.word, '' ORDER BY m.phrase) AS word, min(m.phrase) AS first_phrase,
+               max(m.phrase) AS last_phrase
+        FROM (SELECT s.phrase, s.word,
+                     sum(CASE WHEN s.word IS NOT NULL AND s.previous_word IS NOT NULL THEN 0 ELSE 1 END)
+                       OVER (ORDER BY s.phrase) AS run
+              FROM (SELECT s.*, lag(s.word) OVER (ORDER BY s.phrase) AS previous_word FROM stretches s) AS s) AS m
+        WHERE m.word IS NOT NULL
+        GROUP BY m.run
+        HAVING count(*) > 1
+      ), edited AS (
+        -- each part that may take the edit, and which query tokens it stands for
+        SELECT immich_aio.run_near(r.chars[1:64], edit_ends) AS block, r.phrase AS first_phrase, r.phrase AS last_phrase,
+               r.first_pos, r.last_pos
+        FROM runs r
+        UNION ALL
+        SELECT immich_aio.word_near(t.token), t.phrase, t.phrase, t.pos, t.pos
+        FROM query_tokens t JOIN stretches s ON s.phrase = t.phrase
+        WHERE NOT s.has_digits
+        UNION ALL
+        SELECT immich_aio.word_near(g.word), g.first_phrase, g.last_phrase, NULL, NULL
+        FROM glued g
+      )
+      SELECT e.block || coalesce(' & ' || (
+               -- every other query token, exactly
+               SELECT string_agg(DISTINCT immich_aio.quote_lexeme(t.token), ' & ')
+               FROM query_tokens t
+               WHERE NOT (t.phrase BETWEEN e.first_phrase AND e.last_phrase
+                          AND (e.first_pos IS NULL OR t.pos BETWEEN e.first_pos AND e.last_pos))), '')
+      FROM edited e
+      WHERE e.block IS NOT NULL);
   END LOOP;
   IF cardinality(variants) = 0 THEN
     RETURN NULL;  -- not an empty tsquery: building one at run time raises a notice
   END IF;
-  RETURN ('((' || array_to_string(ARRAY(SELECT DISTINCT v FROM unnest(variants) AS v ORDER BY v), ') | (')
-          || ')) & !' || immich_aio.quote_lexeme(immich_aio.near_sentinel()))::tsquery;
+  RETURN ('!' || immich_aio.quote_lexeme(immich_aio.near_sentinel()) || ' & (('
+          || array_to_string(ARRAY(SELECT DISTINCT v FROM unnest(variants) AS v ORDER BY v), ') | (') || '))')::tsquery;
 END
 $near_query$;
 
 -- A query word written glued (PekingDuck) also finds its parts written apart (Peking Duck): the query
 -- split where the case changes is an alternative (chr(92): a backslash, which this file never holds).
+-- plpgsql, so that each part is built once: in a SQL function PostgreSQL pulls the parts' subquery up and
+-- copies each part into every place that names it (measured: the tokenizers ran up to nine times).
 CREATE OR REPLACE FUNCTION immich_aio.exact_query(q text) RETURNS tsquery
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  -- each part is built once (a CASE over the calls would run the tokenizers up to three times)
-  RETURN (SELECT CASE WHEN numnode(parts.seg) = 0 THEN parts.gram
-                      WHEN numnode(parts.gram) = 0 THEN parts.seg
-                      ELSE parts.gram || parts.seg END
-          FROM (SELECT CASE WHEN numnode(split.camel) = 0 OR split.camel = split.gram THEN split.gram
-                            WHEN numnode(split.gram) = 0 THEN split.camel
-                            ELSE split.gram || split.camel END AS gram,
-                       split.seg
-                FROM (SELECT immich_aio.gram_query(q) AS gram,
-                             CASE WHEN q ~ '[a-z][A-Z]'
-                                  THEN immich_aio.gram_query(regexp_replace(left(q, 1000), '([a-z])([A-Z])', chr(92) || '1 ' || chr(92) || '2', 'g'))
-                                  ELSE ''::tsquery END AS camel,
-                             coalesce(immich_aio.segmenter_query(left(q, 1000)), ''::tsquery) AS seg) AS split) AS parts);
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $exact_query$
+DECLARE
+  built tsquery := immich_aio.gram_query(q);
+  camel tsquery;
+  segmented tsquery := immich_aio.segmenter_query(left(q, 1000));
+BEGIN
+  IF q ~ '[a-z][A-Z]' THEN
+    camel := immich_aio.gram_query(regexp_replace(left(q, 1000), '([a-z])([A-Z])', chr(92) || '1 ' || chr(92) || '2', 'g'));
+    IF numnode(camel) > 0 AND camel <> built THEN
+      built := CASE WHEN numnode(built) = 0 THEN camel ELSE built || camel END;
+    END IF;
+  END IF;
+  IF numnode(segmented) > 0 THEN
+    built := CASE WHEN numnode(built) = 0 THEN segmented ELSE built || segmented END;
+  END IF;
+  RETURN built;
+END
+$exact_query$;
 
 -- The query for any user text: the exact query, or a near match (see near_query). Never raises.
 CREATE OR REPLACE FUNCTION immich_aio.ocr_query(q text) RETURNS tsquery
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  RETURN (SELECT CASE WHEN parts.near IS NULL OR numnode(parts.exact) = 0 THEN parts.exact
-                      ELSE parts.exact || parts.near END
-          FROM (SELECT immich_aio.exact_query(q) AS exact, immich_aio.near_query(q) AS near) AS parts);
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $ocr_query$
+DECLARE
+  exact tsquery := immich_aio.exact_query(q);
+  near tsquery;
+BEGIN
+  IF numnode(exact) = 0 THEN
+    RETURN exact;
+  END IF;
+  near := immich_aio.near_query(q);
+  RETURN CASE WHEN near IS NULL THEN exact ELSE exact || near END;
+END
+$ocr_query$;
+
+-- The exact part of an ocr_query result: the query as written before the near block, which prints as
+-- "exact | !'⁂' & (...)" (the sentinel occurs once, so the split is unambiguous).
+CREATE OR REPLACE FUNCTION immich_aio.exact_part(query tsquery) RETURNS tsquery
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+  RETURN CASE WHEN strpos(query::text, immich_aio.near_sentinel()) = 0 THEN query
+    ELSE split_part(query::text, ' | !' || immich_aio.quote_lexeme(immich_aio.near_sentinel()) || ' & ', 1)::tsquery END;
 
 -- Relevance in [0, 1): term frequency with positions weighted by line prominence (A = title-sized
 -- line), damped by document length (flag 1) and mapped to rank/(rank+1) (flag 32) so it can be mixed
 -- with cosine similarity. ts_rank rather than ts_rank_cd: the same quality on the benchmark corpus at
 -- about half the cost per matching document, which dominates for very common query terms.
 -- A query with near matches ranks its exact matches in [0.5, 1) and its near matches in [0, 0.5): every
--- exact match before every near one; the exact test is the query with the sentinel rewritten to a lexeme
--- no document has, which turns the near block off.
+-- exact match before every near one. An exact match is tested and ranked with the exact part alone (the
+-- near block multiplies the lexemes ts_rank looks up); the query is a constant in every caller, so the
+-- split is done once, when the statement is planned.
 CREATE OR REPLACE FUNCTION immich_aio.ocr_rank(document tsvector, query tsquery) RETURNS real
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN CASE
     WHEN strpos(query::text, immich_aio.near_sentinel()) = 0
       THEN ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32)
-    WHEN document @@ ts_rewrite(query, ('!' || immich_aio.quote_lexeme(immich_aio.near_sentinel()))::tsquery,
-                                immich_aio.quote_lexeme(immich_aio.near_sentinel())::tsquery)
-      THEN 0.5 + 0.5 * ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32)
+    WHEN document @@ immich_aio.exact_part(query)
+      THEN 0.5 + 0.5 * ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, immich_aio.exact_part(query), 1 | 32)
     ELSE 0.5 * ts_rank('{0.1, 0.25, 0.5, 1.0}'::real[], document, query, 1 | 32)
   END;
 
@@ -985,14 +1158,15 @@ BEGIN
 END
 $reconcile_step$;
 
--- How documents are built: 2 folds Traditional to Simplified and indexes the parts of glued words. Documents
--- of an earlier format are queued once here and rebuilt by the next reconcile, in short batches.
+-- How documents are built: 2 folds Traditional to Simplified and indexes the parts of glued words; 3 adds
+-- the edited words of Latin words (near matches). Documents of an earlier format are queued once here and
+-- rebuilt by the next reconcile, in short batches.
 DO $format$
 BEGIN
-  IF (SELECT value FROM immich_aio.meta WHERE key = 'document_format') IS DISTINCT FROM '2' THEN
+  IF (SELECT value FROM immich_aio.meta WHERE key = 'document_format') IS DISTINCT FROM '3' THEN
     INSERT INTO immich_aio.reconcile_queue ("assetId")
       SELECT "assetId" FROM immich_aio.asset_ocr_document ON CONFLICT DO NOTHING;
-    INSERT INTO immich_aio.meta VALUES ('document_format', '2')
+    INSERT INTO immich_aio.meta VALUES ('document_format', '3')
       ON CONFLICT (key) DO UPDATE SET value = excluded.value;
   END IF;
 END
@@ -1028,9 +1202,50 @@ CREATE OR REPLACE FUNCTION immich_aio.search_ocr(
   SET jit = off
 AS $search_ocr$
 DECLARE
+  -- the query Immich's own builder would use (exact, then every near variant), ranking every match
   query tsquery := CASE WHEN near THEN immich_aio.ocr_query(query_text) ELSE immich_aio.exact_query(query_text) END;
+  exact tsquery := immich_aio.exact_part(query);
+  -- the near variants that edit inside a run or a word: an edit at the end of a CJK run is looser (the
+  -- rest of the run matches unanchored), so those are searched only when nothing else matches
+  inside tsquery := CASE WHEN near AND numnode(exact) > 0
+                         THEN coalesce(exact || immich_aio.near_query(query_text, false), exact) ELSE exact END;
+  page integer := greatest(result_limit, 0);
+  skipped integer := greatest(result_offset, 0);
+  found integer;
+  near_found integer := 0;
+  exact_count bigint;
 BEGIN
   IF numnode(query) = 0 THEN
+    RETURN;
+  END IF;
+  -- Every exact match ranks before every near one, so the exact matches come first, through the exact
+  -- query alone; the near variants are searched only for what they leave of the page. A common word fills
+  -- the page with exact matches and never pays for its near variants.
+  RETURN QUERY
+    SELECT d."assetId", immich_aio.ocr_rank(d.document, query) AS rank_score
+    FROM immich_aio.asset_ocr_document d
+    WHERE d.document @@ exact AND d."ownerId" = ANY (user_ids) AND d.searchable
+    ORDER BY rank_score DESC, d."assetId"
+    LIMIT page OFFSET skipped;
+  GET DIAGNOSTICS found = ROW_COUNT;
+  IF found >= page OR query = exact THEN
+    RETURN;
+  END IF;
+  exact_count := CASE WHEN found > 0 OR skipped = 0 THEN skipped + found ELSE
+    (SELECT count(*) FROM immich_aio.asset_ocr_document d
+     WHERE d.document @@ exact AND d."ownerId" = ANY (user_ids) AND d.searchable) END;
+  IF inside <> exact THEN
+    RETURN QUERY
+      SELECT d."assetId", immich_aio.ocr_rank(d.document, query) AS rank_score
+      FROM immich_aio.asset_ocr_document d
+      WHERE d.document @@ inside AND NOT d.document @@ exact AND d."ownerId" = ANY (user_ids) AND d.searchable
+      ORDER BY rank_score DESC, d."assetId"
+      LIMIT page - found OFFSET greatest(skipped - exact_count, 0);
+    GET DIAGNOSTICS near_found = ROW_COUNT;
+  END IF;
+  IF query = inside OR exact_count > 0 OR near_found > 0 OR (inside <> exact AND EXISTS (
+       SELECT 1 FROM immich_aio.asset_ocr_document d
+       WHERE d.document @@ inside AND d."ownerId" = ANY (user_ids) AND d.searchable)) THEN
     RETURN;
   END IF;
   RETURN QUERY
@@ -1038,7 +1253,7 @@ BEGIN
     FROM immich_aio.asset_ocr_document d
     WHERE d.document @@ query AND d."ownerId" = ANY (user_ids) AND d.searchable
     ORDER BY rank_score DESC, d."assetId"
-    LIMIT greatest(result_limit, 0) OFFSET greatest(result_offset, 0);
+    LIMIT page OFFSET skipped;
 END
 $search_ocr$;
 
@@ -1066,6 +1281,9 @@ CREATE OR REPLACE FUNCTION immich_aio.search_hybrid(
 AS $search_hybrid$
 DECLARE
   query tsquery := CASE WHEN near THEN immich_aio.ocr_query(query_text) ELSE immich_aio.exact_query(query_text) END;
+  exact tsquery := immich_aio.exact_part(query);
+  inside tsquery := CASE WHEN near AND numnode(exact) > 0
+                         THEN coalesce(exact || immich_aio.near_query(query_text, false), exact) ELSE exact END;
   depth integer := greatest(candidates, greatest(result_offset, 0) + greatest(result_limit, 0), 1);
   -- OCR documents ranked per search, at most; see the ocr CTE
   pool integer := 2 * depth;
@@ -1095,25 +1313,42 @@ BEGIN
       LIMIT depth
     ), clip_ranked AS (
       SELECT c.id, c.distance, row_number() OVER (ORDER BY c.distance, c.id) AS rank FROM clip c
-    ), ocr AS MATERIALIZED (
+    ), ocr_exact AS MATERIALIZED (
       -- Bounded work for common words: rank at most 'pool' searchable documents whose title-sized lines
       -- match plus at most 'pool' matching anywhere, instead of every match (a word on two thirds of
       -- all photos would otherwise rank hundreds of thousands of documents). Below 'pool' matches this
       -- is the exact ranking; above, the title matches still come first.
+      (SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
+       FROM immich_aio.asset_ocr_document d
+       WHERE numnode(query) > 0 AND d.title @@ exact
+         AND d."ownerId" = ANY (user_ids) AND d.searchable
+       LIMIT pool)
+      UNION ALL
+      (SELECT d."assetId", immich_aio.ocr_rank(d.document, query)
+       FROM immich_aio.asset_ocr_document d
+       WHERE numnode(query) > 0 AND d.document @@ exact
+         AND d."ownerId" = ANY (user_ids) AND d.searchable
+       LIMIT pool)
+    ), ocr_near AS MATERIALIZED (
+      -- Near matches rank after every exact one: searched only when the exact ones leave candidate
+      -- places free (a one-time test, so a common word never scans its near variants).
+      SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
+      FROM immich_aio.asset_ocr_document d
+      WHERE inside <> exact AND (SELECT count(DISTINCT e.id) FROM ocr_exact e) < depth
+        AND d.document @@ inside AND NOT d.document @@ exact
+        AND d."ownerId" = ANY (user_ids) AND d.searchable
+      LIMIT pool
+    ), ocr_ends AS MATERIALIZED (
+      -- an edit at the end of a CJK run, only when nothing else matches (see search_ocr)
+      SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
+      FROM immich_aio.asset_ocr_document d
+      WHERE query <> inside AND NOT EXISTS (SELECT 1 FROM ocr_exact) AND NOT EXISTS (SELECT 1 FROM ocr_near)
+        AND d.document @@ query
+        AND d."ownerId" = ANY (user_ids) AND d.searchable
+      LIMIT pool
+    ), ocr AS MATERIALIZED (
       SELECT m.id, max(m.ocr_score) AS ocr_score
-      FROM (
-        (SELECT d."assetId" AS id, immich_aio.ocr_rank(d.document, query) AS ocr_score
-         FROM immich_aio.asset_ocr_document d
-         WHERE numnode(query) > 0 AND d.title @@ query
-           AND d."ownerId" = ANY (user_ids) AND d.searchable
-         LIMIT pool)
-        UNION ALL
-        (SELECT d."assetId", immich_aio.ocr_rank(d.document, query)
-         FROM immich_aio.asset_ocr_document d
-         WHERE numnode(query) > 0 AND d.document @@ query
-           AND d."ownerId" = ANY (user_ids) AND d.searchable
-         LIMIT pool)
-      ) AS m
+      FROM (SELECT * FROM ocr_exact UNION ALL SELECT * FROM ocr_near UNION ALL SELECT * FROM ocr_ends) AS m
       GROUP BY m.id
       ORDER BY ocr_score DESC, m.id
       LIMIT depth

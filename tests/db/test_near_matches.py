@@ -5,7 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from db_extension.installer import install
 from tests.db.conftest import Library
+from testsupport.near_cases import CASES, NearCase
 
 
 @pytest.mark.parametrize(
@@ -69,3 +71,115 @@ def test_the_hybrid_search_takes_the_near_matches_as_ocr_candidates(dsn: str, li
             ("请紧握扶手", str([0.0, 1.0] + [0.0] * 510), [owner]),
         ).fetchall()
     assert [(str(asset), rank) for asset, rank in rows] == [(near, 1)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_the_issue_cases(library: Library, case: NearCase) -> None:
+    owner = library.user()
+    asset = library.asset(owner)
+    library.write_ocr(asset, [case.read_as])
+    assert library.ocr_search(case.query, [owner]) == ([asset] if case.found else [])
+
+
+# every case found through a near match (a glued query is an exact one: 'maple leaf' | 'mapleleaf')
+NEAR_CASES = [case for case in CASES if case.found and case.name != "latin glued"]
+
+
+@pytest.mark.parametrize("case", NEAR_CASES, ids=lambda case: case.name)
+def test_near_false_searches_exactly(dsn: str, library: Library, case: NearCase) -> None:
+    owner = library.user()
+    library.write_ocr(library.asset(owner), [case.read_as])
+    exact = library.asset(owner)
+    library.write_ocr(exact, [case.says])
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            'SELECT "assetId"::text FROM immich_aio.search_ocr(%s, %s::uuid[], near => false)',
+            (case.query, [owner]),
+        ).fetchall()
+    assert [row[0] for row in rows] == [exact]
+
+
+@pytest.mark.parametrize(
+    ("read_as", "query"),
+    [
+        ("Mapl", "Maple"),  # dropped
+        ("aple", "Maple"),  # the first letter dropped
+        ("Tota", "Total"),  # the document's word may be shorter than 5 letters
+        ("Maplle", "Maple"),  # added
+        ("Maplex", "Maple"),  # the last letter added
+        ("Mable", "Maple"),  # misread
+        ("Naple", "Maple"),  # the first letter misread
+        ("COFFEE咖啡", "Cofee"),  # glued to CJK: still a word
+        ("Ｍａｐｌ", "Maple"),  # full-width letters fold first
+    ],
+)
+def test_one_letter_of_a_latin_word_is_forgiven(library: Library, read_as: str, query: str) -> None:
+    owner = library.user()
+    asset = library.asset(owner)
+    library.write_ocr(asset, [read_as])
+    assert library.ocr_search(query, [owner]) == [asset]
+
+
+@pytest.mark.parametrize(
+    ("read_as", "query"),
+    [
+        ("Mbplx", "Maple"),  # two letters
+        ("Mpale", "Maple"),  # two letters swapped: two edits
+        ("Maple", "Mapl"),  # a query word of 4 letters takes no edit
+        ("Edit", "Exit"),
+        ("Hotal5", "Hotel5"),  # a code
+        ("Parking 36", "Parkng 35"),  # the number stays exact
+        ("Мапле", "Мапла"),  # other scripts stay exact
+    ],
+)
+def test_latin_words_that_are_not_near(library: Library, read_as: str, query: str) -> None:
+    owner = library.user()
+    library.write_ocr(library.asset(owner), [read_as])
+    assert library.ocr_search(query, [owner]) == []
+
+
+def test_pages_run_from_the_exact_matches_into_the_near_ones(library: Library) -> None:
+    owner = library.user()
+    exact = [library.asset(owner) for _ in range(3)]
+    near = [library.asset(owner) for _ in range(3)]
+    for asset in exact:
+        library.write_ocr(asset, ["请紧握扶手"])
+    for asset in near:
+        library.write_ocr(asset, ["请握扶手"])
+    whole = library.ocr_search("请紧握扶手", [owner])
+    assert sorted(whole[:3]) == sorted(exact) and sorted(whole[3:]) == sorted(near)
+    pages = [library.ocr_search("请紧握扶手", [owner], limit=2, offset=offset) for offset in (0, 2, 4, 6)]
+    assert [asset for page in pages for asset in page] == whole
+    # a page past every exact match (none of them on it) still starts at the right near match
+    assert library.ocr_search("请紧握扶手", [owner], limit=1, offset=4) == whole[4:5]
+
+
+def test_hybrid_takes_near_candidates_only_where_exact_ones_leave_room(dsn: str, library: Library) -> None:
+    owner = library.user()
+    exact = library.asset(owner)
+    library.write_ocr(exact, ["请紧握扶手"])
+    near = library.asset(owner)
+    library.write_ocr(near, ["请握扶手"])
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            'SELECT "assetId"::text, "ocrRank" FROM immich_aio.search_hybrid(%s, %s::vector, %s::uuid[], '
+            "1, candidates => 1)",
+            ("请紧握扶手", str([1.0] + [0.0] * 511), [owner]),
+        ).fetchall()
+    assert rows == [(exact, 1)]
+
+
+def test_documents_of_the_earlier_format_are_rebuilt(dsn: str, library: Library) -> None:
+    owner = library.user()
+    asset = library.asset(owner)
+    library.write_ocr(asset, ["MapIe Leaf"])
+    # as an install of the previous version left it: no edited words in the document
+    library.conn.execute(
+        "UPDATE immich_aio.asset_ocr_document SET document = ts_delete(document, "
+        "ARRAY(SELECT lexeme FROM unnest(document) WHERE lexeme LIKE '⁑%'))"
+    )
+    library.conn.execute("UPDATE immich_aio.meta SET value = '2' WHERE key = 'document_format'")
+    assert library.ocr_search("Maple Leaf", [owner]) == []
+    install(dsn)
+    library.conn.execute("SELECT immich_aio.reconcile_step(100)")
+    assert library.ocr_search("Maple Leaf", [owner]) == [asset]
