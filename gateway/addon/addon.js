@@ -54,9 +54,15 @@
     return [...document.querySelectorAll('[data-asset][data-selected]')].map((el) => el.getAttribute('data-asset'));
   };
 
-  const run = async (job, label) => {
+  // Immich's menus close when their own button is clicked again (the button that labels the menu)
+  const closeMenu = (menu) => {
+    const button = document.getElementById(menu.getAttribute('aria-labelledby') || '');
+    if (button && menu.isConnected) button.click();
+  };
+
+  const run = async (job, label, menu) => {
     const assetIds = chosenAssets();
-    document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    closeMenu(menu);
     if (assetIds.length === 0) {
       console.info(`immich-aio add-on: ${job}: no asset is open or selected`);
       return;
@@ -128,7 +134,7 @@
       const handler = (event) => {
         event.preventDefault();
         event.stopImmediatePropagation();
-        run(jobs[i][0], jobs[i][1]);
+        run(jobs[i][0], jobs[i][1], menu);
       };
       item.addEventListener('click', handler, true);
       item.addEventListener('keydown', (event) => {
