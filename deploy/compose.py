@@ -79,6 +79,8 @@ def gateway_stack(upstream: dict[str, Any], tag: str, ml: ImagePlan) -> dict[str
     services = _services(upstream)
     server = services["immich-server"]
     ports = server.pop("ports", ["2283:2283"])
+    # the gateway's settings page decides how Traditional queries are read; the ML service takes them as sent
+    ml_environment = {"IMMICH_AIO_ML_CLIP_TEXT_CONVERSION": "off"}
     services[GATEWAY_SERVICE] = {
         "container_name": "immich_aio_gateway",
         "image": ml.tag,
@@ -104,10 +106,12 @@ def gateway_stack(upstream: dict[str, Any], tag: str, ml: ImagePlan) -> dict[str
             "start_period": "60s",
         },
     }
-    return _with_ml_service(upstream, tag, ml)
+    return _with_ml_service(upstream, tag, ml, ml_environment)
 
 
-def _with_ml_service(upstream: dict[str, Any], tag: str, ml: ImagePlan) -> dict[str, Any]:
+def _with_ml_service(
+    upstream: dict[str, Any], tag: str, ml: ImagePlan, environment: dict[str, str] | None = None
+) -> dict[str, Any]:
     services = upstream["services"]
     _depend(services["immich-server"], ML_SERVICE)
     # the upstream ML server keeps serving faces and every non-Chinese model, pinned to the release
@@ -118,7 +122,10 @@ def _with_ml_service(upstream: dict[str, Any], tag: str, ml: ImagePlan) -> dict[
         "image": ml.tag,
         # No volume: the image carries its models (graphs and OCR), so a new image brings new ones.
         "env_file": [".env"],
-        "environment": {"IMMICH_AIO_ML_UPSTREAM_URL": f"http://{UPSTREAM_ML_SERVICE}:3003"},
+        "environment": {
+            "IMMICH_AIO_ML_UPSTREAM_URL": f"http://{UPSTREAM_ML_SERVICE}:3003",
+            **(environment or {}),
+        },
         "depends_on": [UPSTREAM_ML_SERVICE],
         "restart": "always",
         "healthcheck": {"disable": False},

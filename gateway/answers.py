@@ -33,6 +33,7 @@ from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
 from gateway.settings import GatewaySettings
 from gateway.tunables import Tunables
+from ml_service.models.clip.script import to_simplified
 
 log = logging.getLogger("immich_aio.gateway")
 T = TypeVar("T")
@@ -155,7 +156,7 @@ async def answer_hybrid(
     settings = context.settings
     tuned = await context.tunables()
     depth = min(1000, max(HYBRID_MIN_DEPTH, plan.page * plan.size + 1))
-    clip_body = {**plan.body, "page": 1, "size": depth}
+    clip_body = {**converted(plan.body, tuned), "page": 1, "size": depth}
     try:
         clip_answer: dict[str, Any] | None = await context.immich.search("smart", clip_body, credential)
     except ImmichAnswered as answered:
@@ -208,6 +209,15 @@ async def answer_hybrid(
     envelope = clip_answer if clip_answer is not None else found.envelope
     next_offset = plan.page * plan.size if has_more else None
     return _reply(envelope, items, next_offset, page=plan.page, cursor_paging=False)
+
+
+def converted(body: dict[str, Any], tuned: Tunables) -> dict[str, Any]:
+    """A plain smart search with its query read as the admin's text-conversion setting says (Chinese-CLIP
+    learned from Simplified captions); OCR matching folds scripts in the database and needs no such step."""
+    query = body.get("query")
+    if not isinstance(query, str) or tuned.text_conversion == "off":
+        return body
+    return {**body, "query": to_simplified(query, tuned.text_conversion)}
 
 
 def _scope(conn: Any, context: SearchContext, caller: Caller, filters: dict[str, Any]) -> list[Composable]:

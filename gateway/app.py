@@ -17,8 +17,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from db_extension.search import parse_query
 from gateway import addon, tunables
-from gateway.answers import SearchContext, answer_hybrid, answer_ocr
+from gateway.answers import SearchContext, answer_hybrid, answer_ocr, converted
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream, pass_page, pass_through, pass_websocket
 from gateway.refresh import (
@@ -81,11 +82,14 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         except ValueError:
             return await pass_through(context.upstream, request, body)
         endpoint = request.url.path.rsplit("/", 1)[-1]
-        hybrid = (await context.tunables()).hybrid
+        tuned = await context.tunables()
         plan: Plan = (
-            classify_smart(parsed, hybrid=hybrid) if endpoint == "smart" else classify_metadata(parsed)
+            classify_smart(parsed, hybrid=tuned.hybrid) if endpoint == "smart" else classify_metadata(parsed)
         )
         if plan is None:
+            query = parsed.get("query") if endpoint == "smart" and isinstance(parsed, dict) else None
+            if isinstance(query, str) and isinstance(parsed, dict) and not parse_query(query).ocr_only:
+                body = json.dumps(converted(parsed, tuned)).encode()  # the query as the setting reads it
             return await pass_through(context.upstream, request, body)
         if isinstance(plan, Refusal):
             return _json_error(plan)

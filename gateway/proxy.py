@@ -97,11 +97,13 @@ async def pass_through(upstream: Upstream, request: Request, body: bytes | None 
     data: bytes | AsyncIterator[bytes] | None = (
         body if body is not None else (_body(request) if _has_body(request) else None)
     )
+    headers = forwarded_headers(request)
+    if body is not None:  # a body the gateway read (and may have changed): its length is set anew
+        headers = [(name, value) for name, value in headers if name != "content-length"]
     try:
         response = await upstream.session.request(
-            request.method, upstream.url(request), headers=forwarded_headers(request), data=data,
-            allow_redirects=False,
-        )  # fmt: skip
+            request.method, upstream.url(request), headers=headers, data=data, allow_redirects=False
+        )
     except (TimeoutError, aiohttp.ClientError) as error:
         log.warning("Immich could not be reached for %s %s: %s", request.method, request.url.path, error)
         return _unreachable()

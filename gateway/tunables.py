@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.settings import GatewaySettings
+from ml_service.models.clip.script import TextConversion
 
 TABLE = "immich_aio.gateway_settings"
 CREATE_TABLE = (
@@ -31,6 +32,8 @@ class Tunables(BaseModel):
     clip_weight: float = Field(default=1.0, ge=0, le=10)
     ocr_weight: float = Field(default=1.0, ge=0, le=10)
     near: bool = True
+    #: How a Traditional smart-search query is read before Immich has it encoded (t2s as the patched servers)
+    text_conversion: TextConversion = "t2s"
     admin_api_key: str | None = None
 
     def public(self) -> dict[str, Any]:

@@ -22,8 +22,9 @@ FIRST_PARTY = (
 ALLOWED: dict[str, set[str]] = {
     "immich_aio": {"patcher", "ml_service", "db_extension", "gateway", "e2e", "deploy"},
     # the gateway reads the search SQL's Python side (query parsing, partners, the installer) and, for its
-    # web add-on, where ui_snippets' strings are (patcher.manifest.repository_root)
-    "gateway": {"db_extension", "patcher.manifest"},
+    # web add-on, where ui_snippets' strings are (patcher.manifest.repository_root), and the one home of
+    # the Traditional -> Simplified reading of CLIP queries
+    "gateway": {"db_extension", "patcher.manifest", "ml_service.models.clip.script"},
     "deploy": {"patcher", "ml_service.models.clip_names", "gateway.releases"},
     "e2e": {"patcher", "ml_service", "db_extension", "gateway"},
     "db_extension": {"ml_service.models.clip_names"},

@@ -95,6 +95,8 @@ def test_the_gateway_stack_keeps_the_official_images_and_publishes_the_gateway(
     assert gateway["environment"]["IMMICH_AIO_GATEWAY_IMMICH_URL"] == "http://immich-server:2283"
     assert "@database:5432/${DB_DATABASE_NAME}" in gateway["environment"]["IMMICH_AIO_GATEWAY_DB_URL"]
     assert not services["database"]["image"].startswith("me/"), "the release's own database image"
+    # the gateway's setting decides how Traditional queries are read: the ML service takes them as sent
+    assert services["immich-aio-ml"]["environment"]["IMMICH_AIO_ML_CLIP_TEXT_CONVERSION"] == "off"
     assert "IMMICH_VERSION=v3.1.0" in result.env.read_text()
 
 

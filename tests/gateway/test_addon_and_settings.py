@@ -68,10 +68,29 @@ def test_the_settings_page_is_for_admins_and_changes_the_next_search(stack: Stac
     assert refused.status_code == 403 and "admins" in refused.json()["message"]
     assert page.status_code == 200 and "immich-aio settings" in page.text
     assert shown == {"hybrid": True, "rrf_k": 60, "clip_weight": 1.0, "ocr_weight": 1.0, "near": True,
-                     "admin_api_key_set": False}  # fmt: skip
+                     "text_conversion": "t2s", "admin_api_key_set": False}  # fmt: skip
     assert bad.status_code == 400 and "rrf_k" in bad.json()["message"]
     assert saved.status_code == 200 and saved.json()["near"] is False and saved.json()["admin_api_key_set"]
     assert "secret-key-1" not in saved.text  # the key itself is never shown
     assert before == [exact, near] and after == [exact]
     stored = dict(stack.library.conn.execute("SELECT key, value FROM immich_aio.gateway_settings").fetchall())
     assert stored == {"near": False, "admin_api_key": "secret-key-1"}
+
+
+def test_traditional_queries_are_read_as_the_setting_says(stack: Stack) -> None:
+    alice = stack.library.user()
+    admin = {"x-api-key": f"admin:{stack.library.user()}"}
+
+    def clip_queries() -> list[str]:
+        return [body["query"] for endpoint, body in stack.standin.requests if endpoint == "smart"]
+
+    with stack.client(alice) as client:
+        client.post("/api/search/smart", json={"query": "臺北車站"})  # hybrid: Immich's CLIP half
+        settings = f"{stack.gateway}/immich-aio/api/settings"
+        assert httpx.put(settings, headers=admin, json={"hybrid": False}).status_code == 200
+        client.post("/api/search/smart", json={"query": "臺北車站"})  # passed through, query rewritten
+        assert httpx.put(settings, headers=admin, json={"text_conversion": "off"}).status_code == 200
+        client.post("/api/search/smart", json={"query": "臺北車站"})
+        refused = httpx.put(settings, headers=admin, json={"text_conversion": "s2t"})
+    assert clip_queries() == ["台北车站", "台北车站", "臺北車站"]
+    assert refused.status_code == 400 and "text_conversion" in refused.json()["message"]
