@@ -3,6 +3,7 @@
 import contextlib
 import io
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +123,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_ping(process: subprocess.Popen[str], port: int, timeout: float = 60) -> None:
+    """Until the ML service started as `process` answers /ping on `port`; fails when it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).text == "pong":
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, "the service exited before it answered /ping"
+        assert time.monotonic() < deadline, "the service did not come up"
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -3,14 +3,13 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ml_service.config import Settings, SettingsError, parse_aliases
-from tests.ml.conftest import free_port
+from tests.ml.conftest import free_port, wait_for_ping
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -108,16 +107,7 @@ def test_serve_command_runs_a_real_server(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).text == "pong":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+        wait_for_ping(process, port)
         info = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).json()
         assert info["message"] == "Immich ML" and info["upstream"] == "http://127.0.0.1:9"
         assert info["clip_models"]["ViT-B-16__cn-clip"] == 512

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from ml_service.models.clip.checkpoint import checkpoint_path
 from ml_service.models.ocr import PP_OCRV6_MEDIUM, PP_OCRV6_SMALL, shipped_models
 from ml_service.registry import ModelRegistry
 from ml_service.startup import startup_block
-from tests.ml.conftest import free_port
+from tests.ml.conftest import free_port, wait_for_ping
 
 
 def test_block_names_models_by_their_state(
@@ -53,15 +52,7 @@ def test_serve_prints_the_block_before_the_first_request(tmp_path: Path) -> None
     command += ["--upstream", "http://127.0.0.1:9"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).text == "pong":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "the service did not come up"
-            time.sleep(0.2)
+        wait_for_ping(process, port)
         answer = httpx.get(f"http://127.0.0.1:{port}/", headers={"api-key": "do-not-print-me"}, timeout=5)
         assert answer.status_code == 200
     finally:
