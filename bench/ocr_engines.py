@@ -34,6 +34,7 @@ from PIL import Image
 
 from bench.ocr_side_by_side import ml_service, run_pass, score
 from ml_service.models.ocr import PP_OCRV5_MOBILE, PP_OCRV6_SMALL, PP_OCRV6_TINY
+from testsupport.bench_output import emit, machine
 from testsupport.ocr_corpus import CLASSES, SIMPLIFIED, TRADITIONAL, CorpusImage, corpus
 
 ML_SERVICE_MODELS = (PP_OCRV5_MOBILE, PP_OCRV6_TINY, PP_OCRV6_SMALL)
@@ -207,16 +208,11 @@ def main() -> None:
     result = {
         "benchmark": "ocr_engines",
         "corpus": {"images": len(images), "per_class": args.per_class, "seed": args.seed},
-        "cpus": os.cpu_count(),
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        **machine(),
         "engines": engines,
     }
     table = markdown(engines, levels)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    if args.markdown:
-        args.markdown.write_text(table)
-    print(table)
+    emit(result, table, args.json, args.markdown)
 
 
 if __name__ == "__main__":

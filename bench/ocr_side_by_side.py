@@ -40,6 +40,7 @@ import httpx
 import onnx
 
 from ml_service.models.ocr import PP_OCRV5_MOBILE, shipped_models
+from testsupport.bench_output import emit, machine
 from testsupport.ocr_corpus import CLASSES, SIMPLIFIED, TRADITIONAL, CorpusImage, corpus
 from testsupport.ocr_scoring import Scorecard
 
@@ -381,16 +382,11 @@ def main() -> None:
             "rec_score": REC_SCORE,
             "max_resolution": MAX_RESOLUTION,
         },
-        "cpus": os.cpu_count(),
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        **machine(),
         "servers": servers,
     }
     table = markdown(result, levels)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    if args.markdown:
-        args.markdown.write_text(table)
-    print(table)
+    emit(result, table, args.json, args.markdown)
 
 
 if __name__ == "__main__":
