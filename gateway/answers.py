@@ -217,7 +217,8 @@ def converted(body: dict[str, Any], tuned: Tunables) -> dict[str, Any]:
     query = body.get("query")
     if not isinstance(query, str) or tuned.text_conversion == "off":
         return body
-    return {**body, "query": to_simplified(query, tuned.text_conversion)}
+    simplified = to_simplified(query, tuned.text_conversion)
+    return body if simplified == query else {**body, "query": simplified}
 
 
 def _scope(conn: Any, context: SearchContext, caller: Caller, filters: dict[str, Any]) -> list[Composable]:

@@ -89,7 +89,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         if plan is None:
             query = parsed.get("query") if endpoint == "smart" and isinstance(parsed, dict) else None
             if isinstance(query, str) and isinstance(parsed, dict) and not parse_query(query).ocr_only:
-                body = json.dumps(converted(parsed, tuned)).encode()  # the query as the setting reads it
+                rewritten = converted(parsed, tuned)
+                if rewritten is not parsed:  # only a query the setting reads otherwise is sent changed
+                    body = json.dumps(rewritten).encode()
             return await pass_through(context.upstream, request, body)
         if isinstance(plan, Refusal):
             return _json_error(plan)

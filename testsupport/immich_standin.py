@@ -44,6 +44,7 @@ class StandInState:
     version: tuple[int, int, int] = (3, 1, 0)
     ml_down: bool = False
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    raw_bodies: list[bytes] = field(default_factory=list)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -84,8 +85,10 @@ def create_standin(state: StandInState) -> Starlette:
         if key[0] == "noread":
             return _error(403, "Missing required permission: asset.read")
         endpoint = request.url.path.rsplit("/", 1)[-1]
+        raw = await request.body()
+        state.raw_bodies.append(raw)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return _error(400, "Unexpected token in JSON")
         if not isinstance(body, dict):

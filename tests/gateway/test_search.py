@@ -181,6 +181,10 @@ def test_shapes_it_does_not_know_go_to_immich(stack: Stack) -> None:
     assert broken.status_code == 400 and "JSON" in broken.json()["message"]  # Immich's own 400
     assert locked.status_code == 200
     assert stack.standin.requests[-1] == ("smart", {"query": "ocr:发票", "visibility": "locked"})
+    with stack.client(alice) as client:
+        raw = b'{"query": "beach",  "queryAssetId": null}'  # not ours, and nothing to convert: bytes as sent
+        client.post("/api/search/smart", content=raw, headers={"content-type": "application/json"})
+    assert stack.standin.raw_bodies[-1] == raw
 
 
 def test_v32_filter_ocr_with_cursor_paging(stack_v32: Stack) -> None:
