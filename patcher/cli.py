@@ -14,7 +14,6 @@ from rich.table import Table
 from patcher import check as check_module
 from patcher import engine, gitops, manifest, verify, verify_plan
 from patcher.errors import PatcherError
-from patcher.releases import KNOWN_RELEASES
 from patcher.state import read_state
 from patcher.versions import normalize
 
@@ -130,7 +129,7 @@ def _resolve(
     series = patches.by_name(series_name)
     tag = normalize(version)
     if not series.serves(tag):
-        errors.print(f"note: series {series.name} is made for {series.versions}, not {tag}; trying it anyway")
+        errors.print(f"note: series {series.name} does not serve {tag}; trying it anyway")
     return tag, series
 
 
@@ -219,7 +218,7 @@ def check_command(
         fail(PatcherError(f"--format must be table, json or markdown, not {output_format!r}"))
     try:
         patches = manifest.load()
-        tags = check_module.versions_to_check(source, versions)
+        tags = check_module.versions_to_check(source, versions, patches.supported())
         with progress_bar() as bar:
             task = bar.add_task("checking", total=len(tags))
 
@@ -299,14 +298,14 @@ def list_command(as_json: JsonOption = False) -> None:
         patches = manifest.load()
     except PatcherError as error:
         fail(error)
-    rows = [(tag, s.name) for tag in KNOWN_RELEASES if (s := patches.series_for(tag))]
+    rows = [(tag, s.name) for tag in patches.supported() if (s := patches.series_for(tag))]
     if as_json:
         emit_json(
             {
                 "series": [
                     {
                         "name": s.name,
-                        "versions": str(s.versions),
+                        "releases": list(s.releases),
                         "base": s.base,
                         "description": s.description,
                     }
@@ -321,4 +320,5 @@ def list_command(as_json: JsonOption = False) -> None:
         table.add_row(tag, name)
     console.print(table)
     for s in patches.series:
-        console.print(f"series {s.name} ({s.versions}, base {s.base}): {s.description}", highlight=False)
+        span = f"{s.releases[0]}..{s.releases[-1]}" if len(s.releases) > 1 else s.releases[0]
+        console.print(f"series {s.name} ({span}, base {s.base}): {s.description}", highlight=False)
