@@ -89,7 +89,8 @@ def strings_repo(tmp_path: Path) -> tuple[Path, manifest.Manifest]:
     (series / "pool" / "0001-paragraph.patch").write_text(header + diff, encoding="utf-8")
     (series / "series").write_text("0001-paragraph.patch >=1.1.0  # 1.0 lacks it\n", encoding="utf-8")
     (root / "patches" / "manifest.toml").write_text(
-        '[[series]]\nname = "s1"\nbase = "v1.1.0"\nreleases = ["v1.0.0", "v1.1.0", "v1.2.0"]\ndescription = "t"\n',
+        '[[series]]\nname = "s1"\nbase = "v1.1.0"\n'
+        'releases = ["v1.0.0", "v1.1.0", "v1.2.0"]\ndescription = "t"\n',
         encoding="utf-8",
     )
     return work, manifest.load(root)
