@@ -304,7 +304,7 @@ def list_command(
     except PatcherError as error:
         fail(error)
     if output_format == "markdown":
-        console.print(store_edit.served_markdown(patches), markup=False, highlight=False, end="")
+        sys.stdout.write(store_edit.served_markdown(patches))
         return
     rows = [(tag, s.name) for tag in patches.supported() if (s := patches.series_for(tag))]
     if as_json:

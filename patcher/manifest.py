@@ -71,6 +71,8 @@ class Series:
     base: str
     description: str
     store: Store
+    #: The oazapfts that made the release's own SDK, where the release does not pin one (patcher.generate).
+    oazapfts: str | None = None
 
     def serves(self, tag: str) -> bool:
         return normalize(tag) in self.releases

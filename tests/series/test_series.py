@@ -16,7 +16,7 @@ from unidiff import PatchSet
 
 from db_extension.installer import install_script
 from ml_service.models.clip_names import CN_CLIP_MODELS
-from patcher import manifest, placement, store
+from patcher import manifest, placement, store, store_edit
 from patcher.versions import parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -391,3 +391,8 @@ def test_the_pipeline_reads_the_visibility_the_release_keeps(series: manifest.Se
     assert ("AssetVisibility" in service + spec) != flags
     installer = rendered(series, INSTALLER, series.base)
     assert ("immich_aio.asset_visibility(to_jsonb(NEW))" in installer) == flags
+
+
+def test_the_served_releases_doc_is_what_the_manifest_generates() -> None:
+    doc = (ROOT / store_edit.SERVED_DOC).read_text(encoding="utf-8")
+    assert doc == store_edit.served_markdown(SHIPPED), "regenerate: immich-aio list --format markdown"
