@@ -127,14 +127,30 @@ def _takes(manifest: Manifest, series: Series, name: str, tag: str) -> bool:
     return name in series.store.edits(tag)
 
 
-def _normal(section: Section) -> str:
-    lines = [line for line in section.text.splitlines(keepends=True) if not line.startswith("index ")]
-    return "".join("@@\n" if line.startswith("@@") else line for line in lines)
+def _edit_commit(tree: Path, name: str) -> str:
+    return gitops.run(tree, "log", "--format=%H", f"--grep=^{re.escape(name)}$", "-n", "1").stdout.strip()
 
 
-def edit_sections(tree: Path, name: str) -> dict[str, Section]:
-    """The sections of the commit that holds edit `name` in the port's queue."""
-    commit = gitops.run(tree, "log", "--format=%H", f"--grep=^{re.escape(name)}$", "-n", "1").stdout.strip()
+def lands_unchanged(tree: Path, commit: str, section: Section) -> bool:
+    """Whether `section` applied exactly to the tree before `commit` gives the file `commit` holds: the edit
+    landed as stored (no 3-way merge, no hand)."""
+    index = gitops.git_dir(tree) / "immich-aio" / "port-index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        gitops.run(tree, "read-tree", f"{commit}^", env=env)
+        command = ("apply", "--cached", "--whitespace=nowarn", "-")
+        applied = gitops.run(tree, *command, stdin=section.text, env=env, check=False)
+        if applied.returncode != 0:
+            return False
+        ours = gitops.run(tree, "rev-parse", f":{section.path}", env=env, check=False).stdout.strip()
+    finally:
+        index.unlink(missing_ok=True)
+    theirs = gitops.run(tree, "rev-parse", f"{commit}:{section.path}", check=False).stdout.strip()
+    return bool(ours) and ours == theirs
+
+
+def edit_sections(tree: Path, commit: str) -> dict[str, Section]:
+    """The sections of an edit's commit in the port's queue."""
     diff = gitops.run(tree, "diff", "--full-index", f"{commit}^", commit).stdout
     return {s.path: s for s in split_patch(diff).sections}
 
@@ -155,9 +171,14 @@ def record(manifest: Manifest, tree: Path, state: PortState) -> PortResult:
     for patch in series.patches(series.base):
         if patch.name not in state.done:
             continue
-        ours = {s.path: _normal(s) for s in split_patch(patch.text()).sections}
-        theirs = edit_sections(tree, patch.name)
-        changed = [s for path, s in theirs.items() if ours.get(path) != _normal(s)]
+        commit = _edit_commit(tree, patch.name)
+        ours = {s.path: s for s in split_patch(patch.text()).sections}
+        theirs = edit_sections(tree, commit)
+        changed = [
+            section
+            for path, section in theirs.items()
+            if path not in ours or not lands_unchanged(tree, commit, ours[path])
+        ]
         dropped = sorted(set(ours) - set(theirs))
         if dropped:
             missing = ", ".join(dropped)
@@ -176,6 +197,10 @@ def record(manifest: Manifest, tree: Path, state: PortState) -> PortResult:
                 written.append(store_edit.write_generated(manifest, name, edit, patch.path, whole))
             else:
                 written.append(store_edit.write_override(manifest, edit, state.tag, changed))
+        for patch in series.patches(series.base):
+            # the series' own generated edits that landed unchanged serve the new series until regenerated
+            if patch.name not in moved and patch.path.parent.name == series.name:
+                written.append(store_edit.copy_generated(manifest, patch.path, name))
         return PortResult(state.tag, name, False, written)
     written.append(store_edit.add_release(manifest, series.name, state.tag))
     return PortResult(state.tag, series.name, True, written)

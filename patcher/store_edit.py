@@ -108,6 +108,14 @@ def write_generated(manifest: Manifest, series: str, edit: str, kept: Path, sect
     return path
 
 
+def copy_generated(manifest: Manifest, kept: Path, series: str) -> Path:
+    """A series' generated edit, kept for a new series too (remade by `immich-aio generate --series`)."""
+    path = manifest.root / "patches" / GENERATED / series / kept.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(kept.read_bytes())
+    return path
+
+
 def served_markdown(manifest: Manifest) -> str:
     """The table of served releases docs/ shows, generated from the manifest (the one list)."""
     lines = [
