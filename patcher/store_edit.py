@@ -65,17 +65,39 @@ def _label(expression: str) -> str:
     return expression.replace("..", "-").replace(", ", "+")
 
 
+def _without(expression: str, tag: str, served: list[str]) -> str:
+    """`expression` no longer naming `tag`: a range around it is split at it."""
+    parts = []
+    for part in (p.strip() for p in expression.split(",")):
+        low, _, high = part.partition("..")
+        if not in_range(part, tag):
+            parts.append(part)
+            continue
+        below = [t for t in served if parse(low) <= parse(t) < parse(tag)]
+        above = [t for t in served if parse(tag) < parse(t) <= parse(high or low)]
+        parts += [f"{r[0]}..{r[-1]}" if len(r) > 1 else r[0] for r in (below, above) if r]
+    return ", ".join(parts)
+
+
 def widen_overrides(manifest: Manifest, series: Series, tag: str) -> list[Path]:
-    """Every override the series' base takes now names `tag` too (file renamed to its new range)."""
+    """Every override the series' base takes now names `tag` too, and no other does (files renamed to their
+    new ranges): `tag` takes each edit as the base does."""
     written = []
     served = manifest.supported()
     for folder in sorted((series.store.folder / OVERRIDES).glob("*")):
         for path in sorted(folder.glob("*.patch")):
             text = path.read_text(encoding="utf-8")
             versions = header_fields(text).get("Versions", "")
-            if not in_range(versions, series.base) or in_range(versions, tag):
+            if in_range(versions, series.base) == in_range(versions, tag):
                 continue
-            wider = _widened(versions, tag, served)
+            if in_range(versions, series.base):
+                wider = _widened(versions, tag, served)
+            else:
+                wider = _without(versions, tag, served)
+            if not wider:  # it named only `tag`, which now takes the base's edits
+                path.unlink()
+                written.append(path)
+                continue
             lines = [
                 f"Versions: {wider}" if line.startswith("Versions:") else line for line in text.split("\n")
             ]

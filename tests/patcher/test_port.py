@@ -105,3 +105,9 @@ def test_a_widened_range_grows_to_the_new_release() -> None:
     assert store_edit._widened("v3.0.0..v3.0.3", "v3.0.4", served) == "v3.0.0..v3.0.4"
     assert store_edit._widened("v2.0.0, v3.0.3", "v3.0.4", served) == "v2.0.0, v3.0.3..v3.0.4"
     assert store_edit._widened("v3.0.0", "v3.2.0", served) == "v3.0.0, v3.2.0"
+
+
+def test_a_range_around_the_ported_release_is_split_at_it() -> None:
+    served = ["v3.0.0", "v3.0.1", "v3.0.3", "v3.1.0"]
+    assert store_edit._without("v3.0.0..v3.1.0", "v3.0.2", served) == "v3.0.0..v3.0.1, v3.0.3..v3.1.0"
+    assert store_edit._without("v3.0.0..v3.0.3, v2.0.0", "v3.0.2", served) == "v3.0.0..v3.0.1, v3.0.3, v2.0.0"
