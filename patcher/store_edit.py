@@ -21,13 +21,15 @@ def _manifest_path(manifest: Manifest) -> Path:
 
 
 def add_release(manifest: Manifest, series: str, tag: str) -> Path:
-    """List `tag` among `series`' releases in manifest.toml (comments and order kept)."""
+    """List `tag` among `series`' releases in manifest.toml (comments and order kept); the line's newest
+    release is its base (the edits landed on it exactly, so it serves the 3-way merges as well)."""
     path = _manifest_path(manifest)
     document = tomlkit.parse(path.read_text(encoding="utf-8"))
     for entry in document["series"]:
         if entry["name"] == series:
             releases = sorted({*[str(t) for t in entry["releases"]], tag}, key=parse)
             entry["releases"] = releases
+            entry["base"] = releases[-1]
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
     return path
 

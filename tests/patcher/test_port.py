@@ -71,6 +71,7 @@ def test_a_release_that_lands_unchanged_joins_its_series(
     assert code == 0, out
     assert "v2.9.0 joins series t3" in out and "check v2.9.0: clean" in out
     assert manifest.load(store_copy).by_name("t3").releases == ("v2.9.0", "v3.1.0")
+    assert manifest.load(store_copy).by_name("t3").base == "v3.1.0"
     assert not (store_copy / "patches/overrides").exists()
     assert "'ViT-B-16__cn-clip'" in (tmp_path / "port/server/src/search.ts").read_text()
 
