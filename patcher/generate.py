@@ -86,7 +86,9 @@ def oazapfts_flags(tree: Path) -> list[str]:
         lines = script.read_text(encoding="utf-8").splitlines() if script.is_file() else []
         for line in lines:
             if re.search(r"\boazapfts\s+--", line):
-                return [word for word in shlex.split(line.strip().strip('",')) if word.startswith("--")]
+                words = shlex.split(line.strip().strip('",'))
+                after = words[[w.rsplit("/", 1)[-1] for w in words].index("oazapfts") + 1 :]
+                return [word for word in after if word.startswith("--")]
     raise PatcherError(
         "the release runs no oazapfts (neither mise.toml nor open-api/bin/generate-open-api.sh)"
     )

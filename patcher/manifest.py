@@ -1,5 +1,6 @@
 """The patch manifest: which series serves which Immich releases, and what each series contains."""
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
@@ -120,6 +121,10 @@ class Series:
         return result
 
 
+#: What a Series holds until the store (which needs every series' releases) exists.
+PENDING = Store(Path(), ())
+
+
 @dataclass(frozen=True)
 class Manifest:
     series: tuple[Series, ...]
@@ -169,12 +174,12 @@ def load(root: Path | None = None) -> Manifest:
             raise ManifestError(f"{path}: series {entry.get('name')}: {error}") from None
         if base not in releases:
             raise ManifestError(f"{path}: series {name}: its base {base} is not one of its releases")
-        entries.append((name, releases, base, str(entry.get("description", ""))))
-    served = tuple(sort_tags([tag for _, releases, _, _ in entries for tag in releases]))
-    if len(served) != sum(len(releases) for _, releases, _, _ in entries):
+        pin = entry.get("oazapfts")
+        description = str(entry.get("description", ""))
+        entries.append(Series(name, releases, base, description, PENDING, str(pin) if pin else None))
+    served = tuple(sort_tags([tag for entry in entries for tag in entry.releases]))
+    if len(served) != sum(len(entry.releases) for entry in entries):
         raise ManifestError(f"{path}: a release is listed by two series")
     store = Store(root / "patches", served)
-    series = tuple(
-        Series(name, releases, base, description, store) for name, releases, base, description in entries
-    )
+    series = tuple(dataclasses.replace(entry, store=store) for entry in entries)
     return Manifest(series, root)
