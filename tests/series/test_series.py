@@ -396,3 +396,10 @@ def test_the_pipeline_reads_the_visibility_the_release_keeps(series: manifest.Se
 def test_the_served_releases_doc_is_what_the_manifest_generates() -> None:
     doc = (ROOT / store_edit.SERVED_DOC).read_text(encoding="utf-8")
     assert doc == store_edit.served_markdown(SHIPPED), "regenerate: immich-aio list --format markdown"
+
+
+def test_the_hand_written_store_stays_within_its_budget() -> None:
+    """Issue 25's budget: generated output (patches/generated/) does not count."""
+    written = sorted((STORE / "pool").glob("*.patch")) + sorted((STORE / "overrides").rglob("*.patch"))
+    lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in written)
+    assert len(written) <= 80 and lines <= 8000, (len(written), lines)
