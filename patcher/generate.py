@@ -19,6 +19,7 @@ from patcher import gitops, node, placement
 from patcher.errors import PatcherError
 from patcher.manifest import Manifest, Series
 from patcher.store import GENERATED, split_patch
+from patcher.verify_plan import workspace_packages_to_build
 
 CLIP_EDIT = "0005-chinese-clip-models.patch"
 OPENAPI_EDIT = "0006-openapi-typescript-sdk.patch"
@@ -149,6 +150,8 @@ def generate_openapi(manifest: Manifest, source: str, series: Series, say: Say) 
                 _run([*pm, "ci", "--ignore-scripts"], tree / "server", toolchain, log)
                 dlx = [*pm, "exec", "--yes", f"--package=oazapfts@{version}", "--", "oazapfts"]
             say(f"{series.name}: building the server and writing the spec")
+            for folder in workspace_packages_to_build(tree, ("server",)):
+                _run([*pm, "run", "build"], tree / folder, toolchain, log)
             _run([*pm, "run", "build"], tree / "server", toolchain, log)
             _run([str(toolchain.node), "dist/bin/sync-open-api.js"], tree / "server", toolchain, log)
             say(f"{series.name}: writing the SDK")
