@@ -125,7 +125,10 @@ def _resolve(
 ) -> tuple[str, manifest.Series]:
     """The release and its series; with --series, that series whatever the manifest maps the release to."""
     if series_name is None:
-        return patches.resolve(version)
+        tag, series = patches.resolve(version)
+        if version.strip().lstrip("v") != tag.lstrip("v"):
+            errors.print(f"{version} is Immich {tag} (series {series.name})", highlight=False)
+        return tag, series
     series = patches.by_name(series_name)
     tag = normalize(version)
     if not series.serves(tag):
