@@ -151,7 +151,8 @@ def test_without_git_the_product_starts_and_git_commands_say_what_is_missing(tmp
 
 def test_a_release_spelling_is_resolved_and_said(aio_root: Path, upstream: Upstream, tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["patch", "--immich-version", "latest", "--source", str(upstream.url), "--dest", str(tmp_path / "i")]
+        app,
+        ["patch", "--immich-version", "latest", "--source", str(upstream.url), "--dest", str(tmp_path / "i")],
     )
     assert result.exit_code == 0, result.stdout
     assert "latest is Immich v3.1.0 (series t3)" in result.stderr
