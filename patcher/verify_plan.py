@@ -121,10 +121,16 @@ def plan_steps(tree: Path, toolchain: Toolchain, only: App | None = None) -> lis
     steps: list[Step] = []
     if toolchain.package_manager == "pnpm":
         install = (*pm, "install", "--frozen-lockfile", "--ignore-scripts")
+        to_build = workspace_packages_to_build(tree, apps)
         if only:
-            install += ("--filter", f"./{only}...")
+            # a package named by a `file:` path is outside the app's filter graph, but is built below
+            install += (
+                "--filter",
+                f"./{only}...",
+                *(x for folder in to_build for x in ("--filter", f"./{folder}")),
+            )
         steps.append(Step("install", ".", install, "plain"))
-        for folder in workspace_packages_to_build(tree, apps):
+        for folder in to_build:
             steps.append(Step(f"build {folder}", folder, (*pm, "run", "build"), "plain"))
     else:
         for folder in (*apps, "open-api/typescript-sdk"):
