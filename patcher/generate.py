@@ -142,15 +142,18 @@ def generate_openapi(manifest: Manifest, source: str, series: Series, say: Say) 
         tool = f"{toolchain.package_manager} {toolchain.package_manager_version}"
         say(f"{series.name}: {tool}, oazapfts {version}")
         try:
+            packages = workspace_packages_to_build(tree, ("server",))
             if toolchain.package_manager == "pnpm":
-                install = [*pm, "install", "--frozen-lockfile", "--ignore-scripts", "--filter", "./server..."]
-                _run(install, tree, toolchain, log)
+                filters = [x for folder in ("server...", *packages) for x in ("--filter", f"./{folder}")]
+                _run(
+                    [*pm, "install", "--frozen-lockfile", "--ignore-scripts", *filters], tree, toolchain, log
+                )
                 dlx = [*pm, "dlx", f"oazapfts@{version}"]
             else:
                 _run([*pm, "ci", "--ignore-scripts"], tree / "server", toolchain, log)
                 dlx = [*pm, "exec", "--yes", f"--package=oazapfts@{version}", "--", "oazapfts"]
             say(f"{series.name}: building the server and writing the spec")
-            for folder in workspace_packages_to_build(tree, ("server",)):
+            for folder in packages:
                 _run([*pm, "run", "build"], tree / folder, toolchain, log)
             _run([*pm, "run", "build"], tree / "server", toolchain, log)
             _run([str(toolchain.node), "dist/bin/sync-open-api.js"], tree / "server", toolchain, log)
