@@ -145,6 +145,13 @@ def _tag_of(tree: Path) -> str:
     return result.stdout.strip()
 
 
+def _tag_or_none(tree: Path) -> str | None:
+    try:
+        return _tag_of(tree)
+    except PatcherError:
+        return None
+
+
 def _series_of(tree: Path) -> manifest.Series | None:
     patches = manifest.load()
     state = read_state(gitops.open_checkout(tree))
@@ -162,7 +169,7 @@ def status_command(
 ) -> None:
     """Tell which series and patches are applied to a checkout."""
     try:
-        result = engine.status(tree, _series_of(tree), manifest.load().root)
+        result = engine.status(tree, _series_of(tree), manifest.load().root, _tag_or_none(tree))
     except PatcherError as error:
         fail(error)
     if as_json:

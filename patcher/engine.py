@@ -231,16 +231,17 @@ class TreeStatus:
         }
 
 
-def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeStatus:
+def status(tree: Path, series: Series | None, root: Path | None = None, tag: str | None = None) -> TreeStatus:
     """What immich-aio applied to `tree`, and whether each patch of `series` is in the tree.
 
     With `root` (the series' repository), also whether the recorded series is the current one: a
-    series whose patches or placed files changed since the tree was patched is not up to date.
+    series whose patches or placed files changed since the tree was patched is not up to date. An unpatched
+    tree is compared with the edits as `tag` (its release) takes them.
     """
     tree = gitops.open_checkout(tree)
     recovered = recover(tree)
     state = read_state(tree)
-    patches = series.patches(state.immich_version if state else None) if series else []
+    patches = series.patches(state.immich_version if state else tag) if series else []
     methods = {p.name: p.method for p in state.patches} if state else {}
     results = []
     for patch in patches:
