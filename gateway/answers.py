@@ -32,6 +32,7 @@ from gateway.ranking import (
 from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
 from gateway.settings import GatewaySettings
+from gateway.timing import Timings
 from gateway.tunables import Tunables
 from ml_service.models.clip.script import to_simplified
 
@@ -108,7 +109,7 @@ def _reply(
 
 
 async def answer_ocr(
-    context: SearchContext, plan: OcrSearch, caller: Caller, credential: Credential
+    context: SearchContext, plan: OcrSearch, caller: Caller, credential: Credential, timings: Timings
 ) -> dict[str, Any]:
     """One page of OCR matches, most relevant first unless the request names another order."""
     near = (await context.tunables()).near
@@ -125,7 +126,8 @@ async def answer_ocr(
         )
         return window
 
-    ranked = await context.in_db(rank)
+    with timings.phase("rank"):
+        ranked = await context.in_db(rank)
     has_more = len(ranked) > plan.size
     page = ranked[: plan.size]
     page_ids = [candidate.asset_id for candidate in page]
@@ -139,6 +141,7 @@ async def answer_ocr(
         filter_api=context.filter_api,
         concurrency=context.settings.read_back_concurrency,
         taken=[candidate.taken for candidate in page],
+        timings=timings,
     )
     items = [found.items[asset_id] for asset_id in page_ids if asset_id in found.items]
     next_offset = plan.offset + plan.size if has_more else None
@@ -146,7 +149,7 @@ async def answer_ocr(
 
 
 async def answer_hybrid(
-    context: SearchContext, plan: HybridSearch, caller: Caller, credential: Credential
+    context: SearchContext, plan: HybridSearch, caller: Caller, credential: Credential, timings: Timings
 ) -> dict[str, Any]:
     """Immich's CLIP ranking fused with the OCR ranking (reciprocal-rank fusion), one page of it.
 
@@ -158,7 +161,8 @@ async def answer_hybrid(
     depth = min(1000, max(HYBRID_MIN_DEPTH, plan.page * plan.size + 1))
     clip_body = {**converted(plan.body, tuned), "page": 1, "size": depth}
     try:
-        clip_answer: dict[str, Any] | None = await context.immich.search("smart", clip_body, credential)
+        with timings.phase("clip"):
+            clip_answer: dict[str, Any] | None = await context.immich.search("smart", clip_body, credential)
     except ImmichAnswered as answered:
         if answered.status < 500:
             raise
@@ -186,7 +190,8 @@ async def answer_hybrid(
         )
         return hits
 
-    fused = await context.in_db(fuse)
+    with timings.phase("rank"):
+        fused = await context.in_db(fuse)
     has_more = len(fused) > plan.size
     page = fused[: plan.size]
     ocr_only = [hit for hit in page if not hit.from_clip or hit.asset_id not in clip_by_id]
@@ -200,6 +205,7 @@ async def answer_hybrid(
         filter_api=context.filter_api,
         concurrency=settings.read_back_concurrency,
         taken=[hit.taken for hit in ocr_only],
+        timings=timings,
     )
     items: list[dict[str, Any]] = []
     for hit in page:

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from db_extension.search import parse_query
-from gateway import addon, tunables
+from gateway import addon, timing, tunables
 from gateway.answers import SearchContext, answer_hybrid, answer_ocr, converted
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream, pass_page, pass_through, pass_websocket
@@ -35,6 +35,7 @@ from gateway.refresh import (
 from gateway.requests import HybridSearch, OcrSearch, Plan, Refusal, classify_metadata, classify_smart
 from gateway.settings import GatewaySettings
 from gateway.startup import prepare
+from gateway.timing import Timings
 
 log = logging.getLogger("immich_aio.gateway")
 
@@ -183,15 +184,20 @@ async def _answer(
     context: SearchContext, request: Request, plan: OcrSearch | HybridSearch, body: bytes
 ) -> Response:
     credential = Credential.from_request(request.headers, request.query_params)
+    timings = Timings()
     try:
-        caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
+        with timings.phase("identity"):
+            caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
         if caller is None:
             return await pass_through(context.upstream, request, body)
         if isinstance(plan, OcrSearch):
-            reply = await answer_ocr(context, plan, caller, credential)
+            reply = await answer_ocr(context, plan, caller, credential, timings)
         else:
-            reply = await answer_hybrid(context, plan, caller, credential)
-        return JSONResponse(reply)
+            reply = await answer_hybrid(context, plan, caller, credential, timings)
+        with timings.phase("encode"):
+            response = JSONResponse(reply)
+        response.headers[timing.HEADER] = timings.header()
+        return response
     except ImmichAnswered as answered:
         return Response(answered.body, answered.status, media_type=answered.content_type)
     except (GatewayError, psycopg.Error, OSError) as error:

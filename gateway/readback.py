@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.immich import Credential, ImmichClient
 from gateway.requests import MAX_SIZE, SHAPE_FIELDS
+from gateway.timing import Timings
 
 
 @dataclass
@@ -72,22 +73,28 @@ async def read_back(
     filter_api: bool,
     concurrency: int,
     taken: Sequence[datetime | None] = (),
+    timings: Timings | None = None,
 ) -> ReadBack:
     """The items of `ids` that Immich returns to this caller under these filters (`taken`: each id's
     fileCreatedAt, which narrows the bulk search of releases before v3.2)."""
     result = ReadBack()
+    timings = timings if timings is not None else Timings()
     wanted = set(ids)
     if not wanted:
         return result
-    if not filter_api:
-        body = {**filters, **taken_bounds(filters, taken), "ocr": text, "size": MAX_SIZE}
-        result.take(await immich.search("metadata", body, credential), wanted)
-    elif not (filter_form and "or" in filter_form):
-        # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)
-        await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
+    with timings.phase("bulk"):
+        if not filter_api:
+            body = {**filters, **taken_bounds(filters, taken), "ocr": text, "size": MAX_SIZE}
+            result.take(await immich.search("metadata", body, credential), wanted)
+        elif not (filter_form and "or" in filter_form):
+            # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)
+            await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
+    timings.count("bulk", len(result.items))
     missing = [asset_id for asset_id in dict.fromkeys(ids) if asset_id not in result.items]
     if missing:
-        await _one_by_one(immich, credential, missing, filters, filter_form, concurrency, result)
+        with timings.phase("one_by_one"):
+            await _one_by_one(immich, credential, missing, filters, filter_form, concurrency, result)
+        timings.count("one_by_one", len(missing))
     return result
 
 
