@@ -9,7 +9,9 @@ grown to each size of `--assets` by cloning their rows (synthetic OCR text on th
 patched server answers the `ocr:` queries, then it is stopped and the stock server of the same release is
 started on the same database with `immich-aio gateway` in front, which answers the same queries. Figures:
 per size and side, p50/p95 latency over `--rounds` passes of the queries, one client at a time, and whether
-every query's ranked list of asset ids (first page, 100) is the same on both sides.
+every query's ranked list of asset ids (first page, 100) is the same on both sides; the p50 of each phase of
+the gateway's answers (its Server-Timing header); and, as the floor of a read-back through Immich before
+v3.2, the stock server's own OCR filter search for the same words.
 """
 
 from __future__ import annotations
@@ -66,6 +68,18 @@ def ranked(client: ImmichClient, words: list[str], rounds: int) -> Side:
     return side
 
 
+def stock_ocr_filter(client: ImmichClient, words: list[str], rounds: int) -> list[float]:
+    """Seconds of the stock server's own OCR search (`POST /search/metadata {"ocr": word, "size": 100}`),
+    the filter the gateway's bulk read-back runs before v3.2: what no read-back through it can undercut."""
+    seconds: list[float] = []
+    for _ in range(rounds):
+        for word in words:
+            started = time.perf_counter()
+            client.metadata_search(size=100, ocr=word)
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def phase_figures(phases: list[dict[str, tuple[float, int | None]]]) -> dict[str, dict[str, float]]:
     """Per phase of the gateway's answers: p50 of its milliseconds (0 where a request had no such phase),
     and the mean count where the phase counts something (assets read back)."""
@@ -120,17 +134,19 @@ def main() -> None:
         ports = PortAllocator()
         support = services.start_support(supervisor, ports, work, ml_env, cli)
 
-        def serve(tree: Path, front: services.Front) -> str:
+        def serve(tree: Path, front: services.Front) -> tuple[str, str]:
+            """The server's own URL and the URL clients use (the gateway's, where there is one)."""
             server = services.start_immich(
                 supervisor, ports, support, tree, node, build.build_data_dir(tree, work / f"data-{tree.name}")
             )
-            return services.start_front(supervisor, ports, front, server, support.database_url, cli, work)
+            database = support.database_url
+            return server, services.start_front(supervisor, ports, front, server, database, cli, work)
 
         def stop(*names: str) -> None:
             for name in names:
                 supervisor.stop(name)
 
-        url = serve(patched_tree, "none")
+        url, _ = serve(patched_tree, "none")
         library = Library(ImmichClient(url), support.database_url, supervisor, support.ml_url)
         checks.set_up_admin(library, support.ml_url, DEFAULT_CN_CLIP_MODEL)
         checks.upload_all(library, work / "images", Report(work / "report"))
@@ -138,17 +154,21 @@ def main() -> None:
         library.client.close()
         for size in sizes:
             if supervisor.processes.get("immich") is None or not supervisor.get("immich").is_running():
-                url = serve(patched_tree, "none")
+                url, _ = serve(patched_tree, "none")
             clone_library(support.database_url, size)
             client = ImmichClient(url)
             client.login(checks.ADMIN_EMAIL, checks.ADMIN_PASSWORD)
             patched = ranked(client, words, args.rounds)
             client.close()
             stop("immich")
-            url_gateway = serve(stock_tree, "gateway")
+            url_stock, url_gateway = serve(stock_tree, "gateway")
             client = ImmichClient(url_gateway)
             client.login(checks.ADMIN_EMAIL, checks.ADMIN_PASSWORD)
             gateway = ranked(client, words, args.rounds)
+            client.close()
+            client = ImmichClient(url_stock)
+            client.login(checks.ADMIN_EMAIL, checks.ADMIN_PASSWORD)
+            stock_filter = stock_ocr_filter(client, words, args.rounds)
             client.close()
             stop("gateway", "immich")
             differing = [word for word in words if patched.answers[word] != gateway.answers[word]]
@@ -162,6 +182,7 @@ def main() -> None:
                         statistics.median(gateway.seconds) / statistics.median(patched.seconds), 2
                     ),
                     "gateway_phases": phase_figures(gateway.phases),
+                    "stock_ocr_filter": figures(stock_filter),
                     "rankings_equal": len(words) - len(differing),
                     "rankings_differing": differing,
                     "results_per_query_mean": round(

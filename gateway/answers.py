@@ -21,9 +21,9 @@ from gateway import tunables
 from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream
 from gateway.ranking import (
-    Candidate,
     Composable,
     FusedHit,
+    RankedWindow,
     Schema,
     fused_window,
     ocr_window,
@@ -114,7 +114,7 @@ async def answer_ocr(
     """One page of OCR matches, most relevant first unless the request names another order."""
     near = (await context.tunables()).near
 
-    def rank(conn: Any) -> list[Candidate]:
+    def rank(conn: Any) -> RankedWindow:
         window = ocr_window(
             conn,
             text=plan.text,
@@ -128,8 +128,8 @@ async def answer_ocr(
 
     with timings.phase("rank"):
         ranked = await context.in_db(rank)
-    has_more = len(ranked) > plan.size
-    page = ranked[: plan.size]
+    has_more = len(ranked.candidates) > plan.size
+    page = ranked.candidates[: plan.size]
     page_ids = [candidate.asset_id for candidate in page]
     found = await read_back(
         context.immich,
@@ -142,6 +142,7 @@ async def answer_ocr(
         concurrency=context.settings.read_back_concurrency,
         taken=[candidate.taken for candidate in page],
         timings=timings,
+        index_matches=ranked.matches,
     )
     items = [found.items[asset_id] for asset_id in page_ids if asset_id in found.items]
     next_offset = plan.offset + plan.size if has_more else None

@@ -21,6 +21,12 @@ from gateway.immich import Credential, ImmichClient
 from gateway.requests import MAX_SIZE, SHAPE_FIELDS
 from gateway.timing import Timings
 
+#: Before v3.2 the bulk read-back returns at most MAX_SIZE of Immich's OCR matches in the page's dates,
+#: newest first, and pays Immich's OCR filter over all of them. Where the index counts more than this many
+#: times MAX_SIZE matches, the bulk would bring back under a quarter of the page for more than reading that
+#: quarter one by one costs (bench/gateway_vs_patched.py, docs/gateway.md): the page is read one by one.
+BULK_SKIP_RATIO = 4
+
 
 @dataclass
 class ReadBack:
@@ -74,22 +80,26 @@ async def read_back(
     concurrency: int,
     taken: Sequence[datetime | None] = (),
     timings: Timings | None = None,
+    index_matches: int | None = None,
 ) -> ReadBack:
     """The items of `ids` that Immich returns to this caller under these filters (`taken`: each id's
-    fileCreatedAt, which narrows the bulk search of releases before v3.2)."""
+    fileCreatedAt, which narrows the bulk search of releases before v3.2; `index_matches`: how many matches
+    the index counts in the caller's scope, which says whether that bulk search can cover the page)."""
     result = ReadBack()
     timings = timings if timings is not None else Timings()
     wanted = set(ids)
     if not wanted:
         return result
-    with timings.phase("bulk"):
-        if not filter_api:
+    if not filter_api and (index_matches is None or index_matches <= BULK_SKIP_RATIO * MAX_SIZE):
+        with timings.phase("bulk"):
             body = {**filters, **taken_bounds(filters, taken), "ocr": text, "size": MAX_SIZE}
             result.take(await immich.search("metadata", body, credential), wanted)
-        elif not (filter_form and "or" in filter_form):
-            # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)
+        timings.count("bulk", len(result.items))
+    elif filter_api and not (filter_form and "or" in filter_form):
+        # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)
+        with timings.phase("bulk"):
             await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
-    timings.count("bulk", len(result.items))
+        timings.count("bulk", len(result.items))
     missing = [asset_id for asset_id in dict.fromkeys(ids) if asset_id not in result.items]
     if missing:
         with timings.phase("one_by_one"):
