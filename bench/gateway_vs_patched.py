@@ -52,6 +52,7 @@ class Side:
     answers: dict[str, list[str]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
     phases: list[dict[str, tuple[float, int | None]]] = field(default_factory=list)
+    by_word: dict[str, list[float]] = field(default_factory=dict)
 
 
 def ranked(client: ImmichClient, words: list[str], rounds: int) -> Side:
@@ -61,6 +62,7 @@ def ranked(client: ImmichClient, words: list[str], rounds: int) -> Side:
             started = time.perf_counter()
             response = client.http.post("/search/smart", json={"query": f"ocr:{word}", "size": 100})
             side.seconds.append(time.perf_counter() - started)
+            side.by_word.setdefault(word, []).append(side.seconds[-1])
             response.raise_for_status()
             side.answers[word] = [str(item["id"]) for item in response.json()["assets"]["items"]]
             if timing.HEADER in response.headers:
@@ -92,6 +94,10 @@ def phase_figures(phases: list[dict[str, tuple[float, int | None]]]) -> dict[str
         if any(request.get(name, (0.0, None))[1] is not None for request in phases):
             shown[name]["mean_count"] = round(sum(counts) / len(phases), 1)
     return shown
+
+
+def word_p50(side: Side, word: str) -> float:
+    return round(1000 * statistics.median(side.by_word[word]), 1)
 
 
 def figures(seconds: list[float]) -> dict[str, float]:
@@ -183,6 +189,8 @@ def main() -> None:
                     ),
                     "gateway_phases": phase_figures(gateway.phases),
                     "stock_ocr_filter": figures(stock_filter),
+                    # each word's p50: [patched, gateway]
+                    "per_word_p50_ms": {w: [word_p50(patched, w), word_p50(gateway, w)] for w in words},
                     "rankings_equal": len(words) - len(differing),
                     "rankings_differing": differing,
                     "results_per_query_mean": round(
