@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -74,6 +75,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             await immich.close()
 
     async def search(request: Request) -> Response:
+        started = time.perf_counter()
         context: SearchContext = state["context"]
         body = await request.body()
         if len(body) > MAX_SEARCH_BODY:
@@ -96,7 +98,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             return await pass_through(context.upstream, request, body)
         if isinstance(plan, Refusal):
             return _json_error(plan)
-        return await _answer(context, request, plan, body)
+        return await _answer(context, request, plan, body, started)
 
     async def asset_jobs(request: Request) -> Response:
         context: SearchContext = state["context"]
@@ -181,7 +183,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
 
 
 async def _answer(
-    context: SearchContext, request: Request, plan: OcrSearch | HybridSearch, body: bytes
+    context: SearchContext, request: Request, plan: OcrSearch | HybridSearch, body: bytes, started: float
 ) -> Response:
     credential = Credential.from_request(request.headers, request.query_params)
     timings = Timings()
@@ -196,6 +198,7 @@ async def _answer(
             reply = await answer_hybrid(context, plan, caller, credential, timings)
         with timings.phase("encode"):
             response = JSONResponse(reply)
+        timings.add("total", 1000 * (time.perf_counter() - started))
         response.headers[timing.HEADER] = timings.header()
         return response
     except ImmichAnswered as answered:

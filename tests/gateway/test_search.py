@@ -265,6 +265,6 @@ def test_a_page_the_bulk_cannot_cover_is_read_back_one_by_one(
     assert ids(one_by_one.json()) == ids(covered.json()) and sorted(ids(covered.json())) == sorted(made)
     asked = [body for endpoint, body in stack.standin.requests[sent:] if endpoint == "metadata"]
     assert not any("ocr" in body for body in asked) and sorted(body["id"] for body in asked) == sorted(made)
-    assert set(timing.parse(covered.headers[timing.HEADER])) >= {"identity", "rank", "bulk", "encode"}
+    assert set(timing.parse(covered.headers[timing.HEADER])) >= {"identity", "rank", "bulk", "reply", "total"}
     phases = timing.parse(one_by_one.headers[timing.HEADER])
     assert "bulk" not in phases and phases["one_by_one"][1] == 3
