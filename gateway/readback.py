@@ -5,8 +5,9 @@ that request's filters. To avoid one request per asset, the bulk of the candidat
 searches that return many at once, and only the rest is asked for one by one:
 
 - v3.2 and later: one metadata search whose `filter.or[]` names each candidate's id;
-- before: Immich's own OCR filter for the query text (which finds most exact matches), then one metadata
-  search per remaining id (`id` plus the caller's filters), a few at a time.
+- before: Immich's own OCR filter for the query text (which finds most exact matches) inside the page's
+  dates, then one metadata search per remaining id (`id` plus the caller's filters), a few at a time. The
+  OCR filter is skipped where the index counts too many matches for its one answer to cover the page.
 """
 
 from __future__ import annotations
