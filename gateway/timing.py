@@ -1,8 +1,9 @@
 """How long each phase of one search answer took, sent to the caller as a `Server-Timing` header.
 
 The phases (identity, SQL ranking, Immich's read-back in bulk and one by one, the reply, its encoding, and
-the total from the request's arrival) are what bench/gateway_vs_patched.py reads to show where an answer's time goes; a browser's developer tools show
-them too. Only durations and counts are sent, never what was searched.
+the total from the request's arrival) are what bench/gateway_vs_patched.py reads to show where an answer's
+time goes; a browser's developer tools show them too. Only durations and counts are sent, never what was
+searched.
 """
 
 from __future__ import annotations
