@@ -151,7 +151,8 @@ async def answer_ocr(
         concurrency=context.settings.read_back_concurrency,
         taken=[candidate.taken for candidate in page],
         timings=timings,
-        index_matches=ranked.matches,
+        # a page in date order spans only its own dates, which the bulk search is narrowed to: it covers it
+        index_matches=ranked.matches if plan.order.relevance else None,
     )
     items = [found.items[asset_id] for asset_id in page_ids if asset_id in found.items]
     next_offset = plan.offset + plan.size if has_more else None

@@ -268,3 +268,10 @@ def test_a_page_the_bulk_cannot_cover_is_read_back_one_by_one(
     assert set(timing.parse(covered.headers[timing.HEADER])) >= {"identity", "rank", "bulk", "reply", "total"}
     phases = timing.parse(one_by_one.headers[timing.HEADER])
     assert "bulk" not in phases and phases["one_by_one"][1] == 3
+    # a page in date order spans only its own dates: the bulk search, narrowed to them, covers it
+    with stack.client(alice) as client:
+        sent = len(stack.standin.requests)
+        by_date = client.post("/api/search/metadata", json={"ocr": "发票", "order": "desc"})
+    assert sorted(ids(by_date.json())) == sorted(made)
+    assert [body for _, body in stack.standin.requests[sent:] if "ocr" in body]
+    assert timing.parse(by_date.headers[timing.HEADER])["bulk"][1] == 3
