@@ -21,9 +21,9 @@ from gateway import tunables
 from gateway.immich import Caller, Credential, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream
 from gateway.ranking import (
-    Candidate,
     Composable,
     FusedHit,
+    RankedWindow,
     Schema,
     fused_window,
     ocr_window,
@@ -32,6 +32,7 @@ from gateway.ranking import (
 from gateway.readback import read_back
 from gateway.requests import HybridSearch, OcrSearch, encode_cursor
 from gateway.settings import GatewaySettings
+from gateway.timing import Timings
 from gateway.tunables import Tunables
 from ml_service.models.clip.script import to_simplified
 
@@ -85,6 +86,15 @@ def empty_envelope() -> dict[str, Any]:
     }
 
 
+def _shell(envelope: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an answer of Immich without its items (a deep copy of the bulk read-back's 1,000 items took
+    longer than ranking the page)."""
+    assets = envelope.get("assets")
+    if isinstance(assets, dict):
+        envelope = {**envelope, "assets": {key: value for key, value in assets.items() if key != "items"}}
+    return copy.deepcopy(envelope)
+
+
 def _reply(
     envelope: dict[str, Any] | None,
     items: list[dict[str, Any]],
@@ -93,7 +103,7 @@ def _reply(
     page: int | None,
     cursor_paging: bool,
 ) -> dict[str, Any]:
-    reply = copy.deepcopy(envelope) if envelope is not None else empty_envelope()
+    reply = _shell(envelope) if envelope is not None else empty_envelope()
     reply["albums"] = {"total": 0, "count": 0, "items": [], "facets": []}
     assets = reply.setdefault("assets", {})
     assets.update({"total": len(items), "count": len(items), "items": items, "facets": []})
@@ -108,12 +118,12 @@ def _reply(
 
 
 async def answer_ocr(
-    context: SearchContext, plan: OcrSearch, caller: Caller, credential: Credential
+    context: SearchContext, plan: OcrSearch, caller: Caller, credential: Credential, timings: Timings
 ) -> dict[str, Any]:
     """One page of OCR matches, most relevant first unless the request names another order."""
     near = (await context.tunables()).near
 
-    def rank(conn: Any) -> list[Candidate]:
+    def rank(conn: Any) -> RankedWindow:
         window = ocr_window(
             conn,
             text=plan.text,
@@ -125,9 +135,10 @@ async def answer_ocr(
         )
         return window
 
-    ranked = await context.in_db(rank)
-    has_more = len(ranked) > plan.size
-    page = ranked[: plan.size]
+    with timings.phase("rank"):
+        ranked = await context.in_db(rank)
+    has_more = len(ranked.candidates) > plan.size
+    page = ranked.candidates[: plan.size]
     page_ids = [candidate.asset_id for candidate in page]
     found = await read_back(
         context.immich,
@@ -139,14 +150,18 @@ async def answer_ocr(
         filter_api=context.filter_api,
         concurrency=context.settings.read_back_concurrency,
         taken=[candidate.taken for candidate in page],
+        timings=timings,
+        # a page in date order spans only its own dates, which the bulk search is narrowed to: it covers it
+        index_matches=ranked.matches if plan.order.relevance else None,
     )
     items = [found.items[asset_id] for asset_id in page_ids if asset_id in found.items]
     next_offset = plan.offset + plan.size if has_more else None
-    return _reply(found.envelope, items, next_offset, page=plan.page, cursor_paging=plan.cursor_paging)
+    with timings.phase("reply"):
+        return _reply(found.envelope, items, next_offset, page=plan.page, cursor_paging=plan.cursor_paging)
 
 
 async def answer_hybrid(
-    context: SearchContext, plan: HybridSearch, caller: Caller, credential: Credential
+    context: SearchContext, plan: HybridSearch, caller: Caller, credential: Credential, timings: Timings
 ) -> dict[str, Any]:
     """Immich's CLIP ranking fused with the OCR ranking (reciprocal-rank fusion), one page of it.
 
@@ -158,7 +173,8 @@ async def answer_hybrid(
     depth = min(1000, max(HYBRID_MIN_DEPTH, plan.page * plan.size + 1))
     clip_body = {**converted(plan.body, tuned), "page": 1, "size": depth}
     try:
-        clip_answer: dict[str, Any] | None = await context.immich.search("smart", clip_body, credential)
+        with timings.phase("clip"):
+            clip_answer: dict[str, Any] | None = await context.immich.search("smart", clip_body, credential)
     except ImmichAnswered as answered:
         if answered.status < 500:
             raise
@@ -186,7 +202,8 @@ async def answer_hybrid(
         )
         return hits
 
-    fused = await context.in_db(fuse)
+    with timings.phase("rank"):
+        fused = await context.in_db(fuse)
     has_more = len(fused) > plan.size
     page = fused[: plan.size]
     ocr_only = [hit for hit in page if not hit.from_clip or hit.asset_id not in clip_by_id]
@@ -200,6 +217,7 @@ async def answer_hybrid(
         filter_api=context.filter_api,
         concurrency=settings.read_back_concurrency,
         taken=[hit.taken for hit in ocr_only],
+        timings=timings,
     )
     items: list[dict[str, Any]] = []
     for hit in page:
@@ -208,7 +226,8 @@ async def answer_hybrid(
             items.append(item)
     envelope = clip_answer if clip_answer is not None else found.envelope
     next_offset = plan.page * plan.size if has_more else None
-    return _reply(envelope, items, next_offset, page=plan.page, cursor_paging=False)
+    with timings.phase("reply"):
+        return _reply(envelope, items, next_offset, page=plan.page, cursor_paging=False)
 
 
 def converted(body: dict[str, Any], tuned: Tunables) -> dict[str, Any]:

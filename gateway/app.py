@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from db_extension.search import parse_query
-from gateway import addon, tunables
+from gateway import addon, timing, tunables
 from gateway.answers import SearchContext, answer_hybrid, answer_ocr, converted
 from gateway.immich import Credential, GatewayError, ImmichAnswered, ImmichClient
 from gateway.proxy import Upstream, pass_page, pass_through, pass_websocket
@@ -35,6 +36,7 @@ from gateway.refresh import (
 from gateway.requests import HybridSearch, OcrSearch, Plan, Refusal, classify_metadata, classify_smart
 from gateway.settings import GatewaySettings
 from gateway.startup import prepare
+from gateway.timing import Timings
 
 log = logging.getLogger("immich_aio.gateway")
 
@@ -73,6 +75,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             await immich.close()
 
     async def search(request: Request) -> Response:
+        started = time.perf_counter()
         context: SearchContext = state["context"]
         body = await request.body()
         if len(body) > MAX_SEARCH_BODY:
@@ -95,7 +98,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             return await pass_through(context.upstream, request, body)
         if isinstance(plan, Refusal):
             return _json_error(plan)
-        return await _answer(context, request, plan, body)
+        return await _answer(context, request, plan, body, started)
 
     async def asset_jobs(request: Request) -> Response:
         context: SearchContext = state["context"]
@@ -180,18 +183,24 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
 
 
 async def _answer(
-    context: SearchContext, request: Request, plan: OcrSearch | HybridSearch, body: bytes
+    context: SearchContext, request: Request, plan: OcrSearch | HybridSearch, body: bytes, started: float
 ) -> Response:
     credential = Credential.from_request(request.headers, request.query_params)
+    timings = Timings()
     try:
-        caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
+        with timings.phase("identity"):
+            caller = await context.immich.caller(credential, ttl=context.settings.identity_ttl_seconds)
         if caller is None:
             return await pass_through(context.upstream, request, body)
         if isinstance(plan, OcrSearch):
-            reply = await answer_ocr(context, plan, caller, credential)
+            reply = await answer_ocr(context, plan, caller, credential, timings)
         else:
-            reply = await answer_hybrid(context, plan, caller, credential)
-        return JSONResponse(reply)
+            reply = await answer_hybrid(context, plan, caller, credential, timings)
+        with timings.phase("encode"):
+            response = JSONResponse(reply)
+        timings.add("total", 1000 * (time.perf_counter() - started))
+        response.headers[timing.HEADER] = timings.header()
+        return response
     except ImmichAnswered as answered:
         return Response(answered.body, answered.status, media_type=answered.content_type)
     except (GatewayError, psycopg.Error, OSError) as error:

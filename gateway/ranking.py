@@ -151,8 +151,9 @@ def ocr_window(
     offset: int,
     limit: int,
     near: bool = True,
-) -> list[Candidate]:
-    """`limit` OCR matches from `offset` on, most relevant first (or in the caller's order)."""
+) -> RankedWindow:
+    """`limit` OCR matches from `offset` on, most relevant first (or in the caller's order), and how many
+    matches there are in all."""
     ordering: Composable
     if order.relevance:
         ordering = sql.SQL('score DESC, d."assetId" ASC')
@@ -160,14 +161,25 @@ def ocr_window(
         direction = sql.SQL("ASC" if order.direction == "asc" else "DESC")
         ordering = sql.SQL('{} {} NULLS LAST, d."assetId" ASC').format(_ORDER_COLUMNS[order.field], direction)
     query = sql.SQL(
-        'SELECT d."assetId"::text, immich_aio.ocr_rank(d.document, q.query) AS score, a."fileCreatedAt" '
+        'SELECT d."assetId"::text, immich_aio.ocr_rank(d.document, q.query) AS score, a."fileCreatedAt", '
+        "count(*) OVER () "
         "FROM (SELECT {fn}(%(text)s) AS query) q "
         "JOIN immich_aio.asset_ocr_document d ON d.document @@ q.query "
         'JOIN asset a ON a.id = d."assetId" '
         "WHERE {conditions} ORDER BY {ordering} LIMIT %(limit)s OFFSET %(offset)s"
     ).format(fn=_query_function(near), conditions=sql.SQL(" AND ").join(conditions), ordering=ordering)
     rows = conn.execute(query, {"text": text, "limit": limit, "offset": offset}).fetchall()
-    return [Candidate(row[0], float(row[1]), row[2]) for row in rows]
+    candidates = [Candidate(row[0], float(row[1]), row[2]) for row in rows]
+    return RankedWindow(candidates, int(rows[0][3]) if rows else 0)
+
+
+@dataclass(frozen=True)
+class RankedWindow:
+    """One window of the OCR ranking, and how many assets match in the whole scope (0 when the window is
+    past the last match)."""
+
+    candidates: list[Candidate]
+    matches: int
 
 
 @dataclass(frozen=True)

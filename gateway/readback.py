@@ -5,8 +5,9 @@ that request's filters. To avoid one request per asset, the bulk of the candidat
 searches that return many at once, and only the rest is asked for one by one:
 
 - v3.2 and later: one metadata search whose `filter.or[]` names each candidate's id;
-- before: Immich's own OCR filter for the query text (which finds most exact matches), then one metadata
-  search per remaining id (`id` plus the caller's filters), a few at a time.
+- before: Immich's own OCR filter for the query text (which finds most exact matches) inside the page's
+  dates, then one metadata search per remaining id (`id` plus the caller's filters), a few at a time. The
+  OCR filter is skipped where the index counts too many matches for its one answer to cover the page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from typing import Any
 
 from gateway.immich import Credential, ImmichClient
 from gateway.requests import MAX_SIZE, SHAPE_FIELDS
+from gateway.timing import Timings
+
+#: Before v3.2 the bulk read-back returns at most MAX_SIZE of Immich's OCR matches in the page's dates,
+#: newest first, and pays Immich's OCR filter over all of them. Where the index counts more than this many
+#: times MAX_SIZE matches, the bulk would bring back under a quarter of the page for more than reading that
+#: quarter one by one costs (bench/gateway_vs_patched.py, docs/gateway.md): the page is read one by one.
+BULK_SKIP_RATIO = 4
 
 
 @dataclass
@@ -72,22 +80,32 @@ async def read_back(
     filter_api: bool,
     concurrency: int,
     taken: Sequence[datetime | None] = (),
+    timings: Timings | None = None,
+    index_matches: int | None = None,
 ) -> ReadBack:
     """The items of `ids` that Immich returns to this caller under these filters (`taken`: each id's
-    fileCreatedAt, which narrows the bulk search of releases before v3.2)."""
+    fileCreatedAt, which narrows the bulk search of releases before v3.2; `index_matches`: how many matches
+    the index counts in the caller's scope, which says whether that bulk search can cover the page)."""
     result = ReadBack()
+    timings = timings if timings is not None else Timings()
     wanted = set(ids)
     if not wanted:
         return result
-    if not filter_api:
-        body = {**filters, **taken_bounds(filters, taken), "ocr": text, "size": MAX_SIZE}
-        result.take(await immich.search("metadata", body, credential), wanted)
-    elif not (filter_form and "or" in filter_form):
+    if not filter_api and (index_matches is None or index_matches <= BULK_SKIP_RATIO * MAX_SIZE):
+        with timings.phase("bulk"):
+            body = {**filters, **taken_bounds(filters, taken), "ocr": text, "size": MAX_SIZE}
+            result.take(await immich.search("metadata", body, credential), wanted)
+        timings.count("bulk", len(result.items))
+    elif filter_api and not (filter_form and "or" in filter_form):
         # (the caller's own or[] keeps the one-by-one path below: two unions cannot share one filter)
-        await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
+        with timings.phase("bulk"):
+            await _by_id_branches(immich, credential, list(dict.fromkeys(ids)), filters, filter_form, result)
+        timings.count("bulk", len(result.items))
     missing = [asset_id for asset_id in dict.fromkeys(ids) if asset_id not in result.items]
     if missing:
-        await _one_by_one(immich, credential, missing, filters, filter_form, concurrency, result)
+        with timings.phase("one_by_one"):
+            await _one_by_one(immich, credential, missing, filters, filter_form, concurrency, result)
+        timings.count("one_by_one", len(missing))
     return result
 
 

@@ -1,11 +1,14 @@
 """The compose stack: valid against the Compose specification, every service named, the user's .env kept."""
 
 import json
+import shutil
+import subprocess
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -24,6 +27,19 @@ def compose_schema() -> dict[str, Any]:
     )
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def compose_v2() -> list[str] | None:
+    """The command of Docker Compose v2 or newer (the `docker compose` plugin), None where there is none.
+
+    Debian's `docker-compose` 1.29 is not one: it predates the Compose specification's top-level `name`.
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    answer = subprocess.run([docker, "compose", "version", "--short"], capture_output=True, text=True)
+    major = answer.stdout.strip().lstrip("v").split(".", 1)[0]
+    return [docker, "compose"] if answer.returncode == 0 and major.isdigit() and int(major) >= 2 else None
 
 
 def images(tree: Path) -> dict[str, Any]:
@@ -98,6 +114,24 @@ def test_the_gateway_stack_keeps_the_official_images_and_publishes_the_gateway(
     # the gateway's setting decides how Traditional queries are read: the ML service takes them as sent
     assert services["immich-aio-ml"]["environment"]["IMMICH_AIO_ML_CLIP_TEXT_CONVERSION"] == "off"
     assert "IMMICH_VERSION=v3.1.0" in result.env.read_text()
+
+
+@pytest.mark.skipif(compose_v2() is None, reason="needs the Docker Compose v2 plugin (`docker compose`)")
+def test_docker_compose_config_accepts_the_gateway_stack(release_tree: Path, tmp_path: Path) -> None:
+    ml = {"ml": ml_plan(ROOT, "me", release_tree / "ml-context")}
+    result = compose.write_stack(release_tree, "v3.1.0", ml, tmp_path / "stack", gateway=True)
+    command = compose_v2()
+    assert command is not None
+    answer = subprocess.run(
+        [*command, "--project-directory", str(result.compose.parent), "-f", str(result.compose), "config"],
+        capture_output=True,
+        text=True,
+    )
+    assert answer.returncode == 0, answer.stderr
+    resolved = yaml.safe_load(answer.stdout)
+    (port,) = resolved["services"]["immich-aio-gateway"]["ports"]  # the long form `config` prints
+    assert (str(port["published"]), int(port["target"])) == ("2283", 2283)
+    assert resolved["services"]["immich-server"]["image"] == "ghcr.io/immich-app/immich-server:v3.1.0"
 
 
 def test_the_gateway_stack_refuses_a_release_without_ocr(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.requests import encode_cursor
+from gateway import readback, timing
+from gateway.requests import MAX_SIZE, encode_cursor
 from tests.gateway.conftest import Stack
 
 
@@ -248,3 +249,29 @@ def test_the_bulk_read_back_is_narrowed_to_the_pages_dates(stack: Stack) -> None
     assert sorted(asset for page in pages for asset in page) == sorted(made)
     bulk = [body for endpoint, body in stack.standin.requests if endpoint == "metadata" and "ocr" in body]
     assert len(bulk) == 3 and all("takenAfter" in body and "takenBefore" in body for body in bulk)
+
+
+def test_a_page_the_bulk_cannot_cover_is_read_back_one_by_one(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = stack.library.user()
+    made = [photo(stack, alice, f"发票 {n}") for n in range(3)]
+    with stack.client(alice) as client:
+        covered = client.post("/api/search/smart", json={"query": "ocr:发票"})
+        # the index now counts more matches than the bulk search could return: it is skipped
+        monkeypatch.setattr(readback, "BULK_SKIP_RATIO", 1 / MAX_SIZE)
+        sent = len(stack.standin.requests)
+        one_by_one = client.post("/api/search/smart", json={"query": "ocr:发票"})
+    assert ids(one_by_one.json()) == ids(covered.json()) and sorted(ids(covered.json())) == sorted(made)
+    asked = [body for endpoint, body in stack.standin.requests[sent:] if endpoint == "metadata"]
+    assert not any("ocr" in body for body in asked) and sorted(body["id"] for body in asked) == sorted(made)
+    assert set(timing.parse(covered.headers[timing.HEADER])) >= {"identity", "rank", "bulk", "reply", "total"}
+    phases = timing.parse(one_by_one.headers[timing.HEADER])
+    assert "bulk" not in phases and phases["one_by_one"][1] == 3
+    # a page in date order spans only its own dates: the bulk search, narrowed to them, covers it
+    with stack.client(alice) as client:
+        sent = len(stack.standin.requests)
+        by_date = client.post("/api/search/metadata", json={"ocr": "发票", "order": "desc"})
+    assert sorted(ids(by_date.json())) == sorted(made)
+    assert [body for _, body in stack.standin.requests[sent:] if "ocr" in body]
+    assert timing.parse(by_date.headers[timing.HEADER])["bulk"][1] == 3
