@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from e2e.clip_weights import ensure_random_checkpoint
 from ml_service.app import create_app
 from ml_service.config import Settings
-from ml_service.models.clip_release import release_url
+from ml_service.models.clip.release import release_url
 from tests.ml.release_server import ReleaseServer, release_server
 from testsupport.live_server import live_asgi
 

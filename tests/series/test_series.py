@@ -15,7 +15,7 @@ import pytest
 from unidiff import PatchSet
 
 from db_extension.installer import install_script
-from ml_service.models.clip_names import CN_CLIP_MODELS
+from ml_service.models.clip.names import CN_CLIP_MODELS
 from patcher import manifest, placement
 from patcher.releases import KNOWN_RELEASES
 from patcher.versions import parse
