@@ -32,6 +32,17 @@ def ocr_threads(settings: Settings) -> int:
     return max(1, (os.cpu_count() or 1) // settings.max_concurrent)
 
 
+def ocr_alone_threads(settings: Settings) -> int | None:
+    """Intra-op threads for a request read while no other is: every core, unless threads are set.
+
+    Immich reads one OCR job at a time by default; with the cores divided for concurrent requests, a
+    lone request would leave the others idle.
+    """
+    if settings.intra_op_threads > 0:
+        return None
+    return os.cpu_count() or 1
+
+
 class ModelFactory:
     """Creates models by task; each gets what it needs from the settings and, for CLIP, its checkpoint."""
 
@@ -70,6 +81,7 @@ class ModelFactory:
         return OcrModel(
             files,
             threads=ocr_threads(settings),
+            alone_threads=ocr_alone_threads(settings),
             use_cuda=settings.use_cuda,
             rec_batch=settings.ocr_rec_batch,
             angle_classification=settings.ocr_angle_classification,
