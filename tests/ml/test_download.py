@@ -205,7 +205,7 @@ def test_first_use_downloads_once_for_concurrent_requests_and_reports_progress(
     assert sample(metrics, "immich_aio_ml_model_downloads_total", **complete) == 1
 
     messages = [record.getMessage() for record in caplog.records if record.name == "ml_service.download"]
-    assert messages[0] == "downloading Chinese-CLIP checkpoint" and messages[-1] == "checkpoint downloaded"
+    assert messages[0] == "downloading CLIP checkpoint" and messages[-1] == "checkpoint downloaded"
     progress = [r for r in caplog.records if r.getMessage() == "downloading"]
     assert progress and all(0 < r.__dict__["bytes"] <= size and r.__dict__["total"] == size for r in progress)
 
@@ -476,4 +476,4 @@ def test_a_fresh_serve_answers_the_first_request(release: ReleaseServer, tmp_pat
         _, log = process.communicate(timeout=30)
     assert len(release.transfers()) == 1
     events = [json.loads(line)["message"] for line in log.splitlines() if line.startswith("{")]
-    assert "downloading Chinese-CLIP checkpoint" in events and "checkpoint downloaded" in events
+    assert "downloading CLIP checkpoint" in events and "checkpoint downloaded" in events
