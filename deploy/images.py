@@ -59,7 +59,7 @@ def series_digest(series: Series, tag: str, root: Path) -> str:
     digest = hashlib.sha256()
     for patch in series.patches(tag):
         digest.update(patch.name.encode() + b"\0" + patch.path.read_bytes())
-    placed = placement.digests(series.placements(root), root, placement.template_context(tag, series))
+    placed = placement.digests(series.placements(root, tag), root, placement.template_context(tag, series))
     for dest, sha in sorted(placed.items()):
         digest.update(f"{dest}\0{sha}\0".encode())
     return digest.hexdigest()[:10]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from patcher import gitops
 from patcher.manifest import Manifest
-from patcher.releases import KNOWN_RELEASES
 from patcher.versions import parse, sort_tags
 
 
 def newest_served(manifest: Manifest, tags: list[str]) -> str | None:
-    served = [tag for tag in sort_tags([*tags, *KNOWN_RELEASES]) if manifest.series_for(tag)]
+    served = [tag for tag in sort_tags([*tags, *manifest.supported()]) if manifest.series_for(tag)]
     return served[-1] if served else None
 
 

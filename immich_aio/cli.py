@@ -6,6 +6,7 @@ from db_extension.cli import app as db_app
 from deploy.cli import app as deploy_app
 from e2e.cli import e2e, e2e_switch
 from gateway.cli import app as gateway_app
+from immich_aio.generate_cli import generate_command
 from ml_service.cli import serve
 from ml_service.models_cli import app as models_app
 from patcher.cli import app as patcher_app
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 # patch, status, revert, check, verify, list: the patcher's commands sit at the top level.
 app.add_typer(patcher_app)
+app.command("generate")(generate_command)
 app.command("serve")(serve)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")

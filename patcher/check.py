@@ -10,7 +10,6 @@ from typing import Literal
 from patcher import engine, gitops
 from patcher.errors import PatchConflict, PatcherError
 from patcher.manifest import Manifest, Series
-from patcher.releases import KNOWN_RELEASES
 from patcher.versions import expand
 
 Result = Literal["clean", "3way", "conflict", "unsupported", "error"]
@@ -34,9 +33,9 @@ class CheckRow:
         }
 
 
-def versions_to_check(source: str, expression: str) -> list[str]:
-    """Expand a range against the source's tags (falling back to the releases this tool knows)."""
-    return expand(expression, gitops.remote_release_tags(source) or list(KNOWN_RELEASES))
+def versions_to_check(source: str, expression: str, served: list[str]) -> list[str]:
+    """Expand a range against the source's tags (falling back to the served releases)."""
+    return expand(expression, gitops.remote_release_tags(source) or served)
 
 
 def check_version(

@@ -1,4 +1,4 @@
-"""The patcher's commands of `immich-aio`: patch, status, revert, check, verify, list."""
+"""The patcher's commands of `immich-aio`: patch, status, revert, check, verify, list, port."""
 
 import json
 import sys
@@ -12,9 +12,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from patcher import check as check_module
-from patcher import engine, gitops, manifest, verify, verify_plan
+from patcher import engine, gitops, manifest, port, store_edit, verify, verify_plan
 from patcher.errors import PatcherError
-from patcher.releases import KNOWN_RELEASES
 from patcher.state import read_state
 from patcher.versions import normalize
 
@@ -126,11 +125,14 @@ def _resolve(
 ) -> tuple[str, manifest.Series]:
     """The release and its series; with --series, that series whatever the manifest maps the release to."""
     if series_name is None:
-        return patches.resolve(version)
+        tag, series = patches.resolve(version)
+        if version.strip().lstrip("v") != tag.lstrip("v"):
+            errors.print(f"{version} is Immich {tag} (series {series.name})", highlight=False)
+        return tag, series
     series = patches.by_name(series_name)
     tag = normalize(version)
     if not series.serves(tag):
-        errors.print(f"note: series {series.name} is made for {series.versions}, not {tag}; trying it anyway")
+        errors.print(f"note: series {series.name} does not serve {tag}; trying it anyway")
     return tag, series
 
 
@@ -219,7 +221,7 @@ def check_command(
         fail(PatcherError(f"--format must be table, json or markdown, not {output_format!r}"))
     try:
         patches = manifest.load()
-        tags = check_module.versions_to_check(source, versions)
+        tags = check_module.versions_to_check(source, versions, patches.supported())
         with progress_bar() as bar:
             task = bar.add_task("checking", total=len(tags))
 
@@ -293,20 +295,28 @@ def verify_command(
 
 
 @app.command("list")
-def list_command(as_json: JsonOption = False) -> None:
+def list_command(
+    as_json: JsonOption = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table or markdown (docs/served-releases.md).")
+    ] = "table",
+) -> None:
     """Show the supported Immich releases and the patch series serving each."""
     try:
         patches = manifest.load()
     except PatcherError as error:
         fail(error)
-    rows = [(tag, s.name) for tag in KNOWN_RELEASES if (s := patches.series_for(tag))]
+    if output_format == "markdown":
+        sys.stdout.write(store_edit.served_markdown(patches))
+        return
+    rows = [(tag, s.name) for tag in patches.supported() if (s := patches.series_for(tag))]
     if as_json:
         emit_json(
             {
                 "series": [
                     {
                         "name": s.name,
-                        "versions": str(s.versions),
+                        "releases": list(s.releases),
                         "base": s.base,
                         "description": s.description,
                     }
@@ -321,4 +331,65 @@ def list_command(as_json: JsonOption = False) -> None:
         table.add_row(tag, name)
     console.print(table)
     for s in patches.series:
-        console.print(f"series {s.name} ({s.versions}, base {s.base}): {s.description}", highlight=False)
+        span = f"{s.releases[0]}..{s.releases[-1]}" if len(s.releases) > 1 else s.releases[0]
+        console.print(f"series {s.name} ({span}, base {s.base}): {s.description}", highlight=False)
+
+
+@app.command("port")
+def port_command(
+    to: Annotated[str, typer.Option("--to", help="The new Immich release, e.g. v3.2.0.")],
+    from_series: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Series to start from (default: the one serving the nearest older release)."
+        ),
+    ] = None,
+    source: SourceOption = gitops.UPSTREAM_URL,
+    dest: Annotated[
+        Path | None, typer.Option(help="Where the release is cloned (default ./immich-port-<tag>).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--continue", help="Go on after resolving the edit the last run stopped at (`git add` it)."
+        ),
+    ] = False,
+) -> None:
+    """Carry the nearest series to a new release, one edit at a time, and record what the release needs."""
+    try:
+        patches = manifest.load()
+        tag = normalize(to)
+        tree = dest or Path(f"immich-port-{tag}")
+        if resume:
+            state = port.PortState.load(tree)
+        else:
+            serving = patches.series_for(tag)
+            if serving is not None:
+                raise PatcherError(f"{tag} is already served by series {serving.name}")
+            series = patches.by_name(from_series) if from_series else port.nearest_series(patches, tag)
+            console.print(f"porting series {series.name} (base {series.base}) to {tag} in {tree}")
+            state = port.start(patches, source, tag, tree, series)
+        problem = port.advance(patches, tree, state)
+        if problem is not None:
+            console.print(problem, markup=False, highlight=False)
+            console.print(
+                f"\n{state.pending} needs a person: resolve the conflicts in {tree}, `git add` the files, "
+                f"then run `immich-aio port --to {tag} --dest {tree} --continue`.",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(1)
+        result = port.record(patches, tree, state)
+        shipped = manifest.load(patches.root)
+        written = [*result.written, store_edit.write_served_doc(shipped)]
+        how = "joins series" if result.joined else "is served by the new series"
+        console.print(f"{tag} {how} {result.series}; written:", highlight=False)
+        for path in written:
+            console.print(f"  {path.relative_to(patches.root)}", highlight=False)
+        console.print(f"checking {tag} ...")
+        row = check_module.check_matrix(shipped, source, [tag])[0]
+    except PatcherError as error:
+        fail(error)
+    console.print(f"check {tag}: {row.result} {row.message}".rstrip(), highlight=False)
+    if row.result not in ("clean", "3way"):
+        raise typer.Exit(1)

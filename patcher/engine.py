@@ -6,6 +6,7 @@ of the tree finds it and brings the tree back to byte-exact upstream (an apply c
 revert, and says which.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -14,9 +15,10 @@ from patcher import gitops, placement
 from patcher import state as record
 from patcher.diagnose import explain, touched_paths
 from patcher.errors import DirtyTree, PatchConflict, PatcherError
-from patcher.manifest import PatchFile, Series
+from patcher.manifest import Series
 from patcher.snapshot import Snapshot
 from patcher.state import AppliedPatch, Method, State, overall_method, read_state
+from patcher.store import PatchFile, split_patch
 
 
 @dataclass
@@ -86,19 +88,36 @@ def recover(tree: Path) -> str | None:
 def _applies(tree: Path, patch: PatchFile, *, reverse: bool = False) -> bool:
     """Whether `git apply` (or its reverse) would succeed exactly, without touching the tree."""
     flags = ["--check", "--whitespace=nowarn", *(["--reverse"] if reverse else [])]
-    return gitops.run(tree, "apply", *flags, str(patch.path), check=False).returncode == 0
+    return gitops.run(tree, "apply", *flags, "-", stdin=patch.text(), check=False).returncode == 0
 
 
-def _apply_one(tree: Path, patch: PatchFile) -> Method:
-    path = str(patch.path)
+INDEX_LINE = re.compile(r"^index [0-9a-f]+\.\.", re.MULTILINE)
+
+
+def against_base(tree: Path, text: str, base: str) -> str:
+    """`text` with each section's preimage blob set to the file in `base`: the 3-way merge's common
+    ancestor is the release the series' overrides were made against, whichever copy a section came from."""
+    sections = split_patch(text)
+    parts = [sections.header]
+    for section in sections.sections:
+        blob = gitops.run(tree, "rev-parse", "--verify", "-q", f"{base}:{section.path}", check=False)
+        if blob.returncode == 0:
+            parts.append(INDEX_LINE.sub(f"index {blob.stdout.strip()}..", section.text, count=1))
+        else:
+            parts.append(section.text)
+    return "".join(parts)
+
+
+def _apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
     if _applies(tree, patch):
-        gitops.run(tree, "apply", "--whitespace=nowarn", path)
+        gitops.run(tree, "apply", "--whitespace=nowarn", "-", stdin=patch.text())
         return "clean"
     before = Snapshot.capture(tree, touched_paths(patch.text()))
     # --3way implies --index, which refuses files whose index entry looks stale; a file an earlier revert or
     # recovery rewrote byte for byte is one. The index is put back byte for byte after the series anyway.
     gitops.run(tree, "update-index", "-q", "--refresh", check=False)
-    result = gitops.run(tree, "apply", "--3way", "--whitespace=nowarn", path, check=False)
+    merge_text = against_base(tree, patch.text(), base)
+    result = gitops.run(tree, "apply", "--3way", "--whitespace=nowarn", "-", stdin=merge_text, check=False)
     output = result.stderr + result.stdout
     if result.returncode == 0 and "with conflicts" not in output:
         return "3way"
@@ -125,7 +144,7 @@ def apply_series(
     tree = gitops.open_checkout(tree)
     recovered = recover(tree)
     patches = series.patches(tag)
-    placements = series.placements(root)
+    placements = series.placements(root, tag)
     state = read_state(tree)
     context = placement.template_context(tag, series)
     if state is not None:
@@ -161,7 +180,9 @@ def apply_series(
             raise PatchConflict("place.toml", clashes)
         placed = placement.place(tree, placements, root, context)
         for patch in patches:
-            applied.append(AppliedPatch(patch.name, record.digest(patch), _apply_one(tree, patch)))
+            applied.append(
+                AppliedPatch(patch.name, record.digest(patch), _apply_one(tree, patch, series.base))
+            )
     except BaseException:
         snapshot.restore(tree)
         _restore_index(tree, index_before)
@@ -236,7 +257,7 @@ def status(tree: Path, series: Series | None, root: Path | None = None) -> TreeS
         modified = [p.name for p in results if p.name in recorded and p.state != "applied"]
         if series is not None and root is not None:
             context = placement.template_context(state.immich_version, series)
-            current = placement.digests(series.placements(root), root, context)
+            current = placement.digests(series.placements(root, state.immich_version), root, context)
             up_to_date = state.matches(series, patches, current) and not modified
     name = state.series if state else (series.name if series else None)
     return TreeStatus(tree, state, name, results, modified, up_to_date, recovered)

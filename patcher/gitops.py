@@ -24,10 +24,10 @@ def require_git() -> None:
 
 
 def run(
-    tree: Path, *args: str, stdin: str | None = None, check: bool = True
+    tree: Path, *args: str, stdin: str | None = None, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     require_git()
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0")
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0", **(env or {}))
     result = subprocess.run(
         ["git", *args], cwd=tree, input=stdin, capture_output=True, text=True, env=env, check=False
     )

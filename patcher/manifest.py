@@ -1,5 +1,6 @@
 """The patch manifest: which series serves which Immich releases, and what each series contains."""
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from patcher.errors import PatcherError, UnknownVersion
-from patcher.releases import KNOWN_RELEASES
-from patcher.versions import normalize, parse
+from patcher.store import PatchFile, Store
+from patcher.versions import normalize, parse, resolve_release, sort_tags
 
 
 def repository_root() -> Path:
@@ -30,25 +31,6 @@ class ManifestError(PatcherError):
 
 
 @dataclass(frozen=True)
-class PatchHeader:
-    description: str
-    versions: str
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True)
-class PatchFile:
-    name: str
-    path: Path
-
-    def text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-    def header(self) -> PatchHeader:
-        return parse_header(self.name, self.text())
-
-
-@dataclass(frozen=True)
 class Placement:
     source: Path
     dest: str
@@ -61,110 +43,86 @@ class Placement:
 CONTEXT_NAMES = frozenset({"immich_version", "version", "series", "read", "render"})
 
 
+def applies(entry: dict[str, object], tag: str, where: str) -> bool:
+    """Whether a place.toml / vars.toml entry applies to `tag`: `versions` is a PEP 440 specifier, or a list
+    of them (any one matching); none means every release."""
+    condition = entry.get("versions", "")
+    specifiers = [str(c) for c in condition] if isinstance(condition, list) else [str(condition)]
+    try:
+        return any(SpecifierSet(s).contains(parse(tag), prereleases=False) for s in specifiers)
+    except InvalidSpecifier as error:
+        raise ManifestError(f"{where}: {error}") from None
+
+
+def _entries(path: Path, key: str) -> list[dict[str, object]]:
+    if not path.is_file():
+        return []
+    try:
+        return [dict(e) for e in tomllib.loads(path.read_text(encoding="utf-8")).get(key, [])]
+    except tomllib.TOMLDecodeError as error:
+        raise ManifestError(f"{path.name}: {error}") from None
+
+
 @dataclass(frozen=True)
 class Series:
+    """A release line: the releases it serves and the base its overrides and 3-way merges are made against."""
+
     name: str
-    versions: SpecifierSet
+    releases: tuple[str, ...]
     base: str
     description: str
-    folder: Path
+    store: Store
+    #: The oazapfts that made the release's own SDK, where the release does not pin one (patcher.generate).
+    oazapfts: str | None = None
 
     def serves(self, tag: str) -> bool:
-        return self.versions.contains(parse(tag), prereleases=False)
+        return normalize(tag) in self.releases
+
+    @property
+    def folder(self) -> Path:
+        return self.store.folder
 
     def patches(self, tag: str | None = None) -> list[PatchFile]:
-        """The patches in `series` order; with `tag`, only those that apply to that release (a line may
-        end with a version specifier, e.g. `0012-x.patch >=2.3.0`, for an edit some releases lack)."""
-        series_file = self.folder / "series"
-        if not series_file.is_file():
-            return []
-        result = []
-        for raw in series_file.read_text(encoding="utf-8").splitlines():
-            name, _, condition = raw.split("#", 1)[0].strip().partition(" ")
-            if not name:
-                continue
-            try:
-                applies = SpecifierSet(condition.strip())
-            except InvalidSpecifier:
-                message = f"series {self.name}: {condition.strip()!r} is not a version specifier"
-                raise ManifestError(message) from None
-            if tag is not None and not applies.contains(parse(tag), prereleases=False):
-                continue
-            path = self.folder / name
-            if not path.is_file():
-                raise ManifestError(f"series {self.name}: {name} is listed in 'series' but does not exist")
-            result.append(PatchFile(name, path))
-        return result
+        """The edits `tag` (default: the base) takes, in `series` order, each composed for it."""
+        return self.store.patches(self.name, tag or self.base)
 
     def variables(self, tag: str) -> dict[str, object]:
-        """The jinja2 variables of `tag` from vars.toml: entries in file order, later ones winning.
-
-        An entry without `versions` applies to every release of the series.
-        """
-        vars_file = self.folder / "vars.toml"
-        if not vars_file.is_file():
-            return {}
-        try:
-            entries = tomllib.loads(vars_file.read_text(encoding="utf-8")).get("vars", [])
-        except tomllib.TOMLDecodeError as error:
-            raise ManifestError(f"series {self.name}: vars.toml: {error}") from None
+        """The jinja2 variables of `tag` from vars.toml: entries in file order, later ones winning."""
         result: dict[str, object] = {}
-        for entry in entries:
-            values = dict(entry)
-            try:
-                applies = SpecifierSet(str(values.pop("versions", "")))
-            except InvalidSpecifier as error:
-                raise ManifestError(f"series {self.name}: vars.toml: {error}") from None
+        for values in _entries(self.folder / "vars.toml", "vars"):
+            if not applies(values, tag, "vars.toml"):
+                continue
+            values.pop("versions", None)
             clash = CONTEXT_NAMES & values.keys()
             if clash:
-                raise ManifestError(
-                    f"series {self.name}: vars.toml may not redefine {', '.join(sorted(clash))}"
-                )
-            if applies.contains(parse(tag), prereleases=False):
-                result.update(values)
+                raise ManifestError(f"vars.toml may not redefine {', '.join(sorted(clash))}")
+            result.update(values)
         return result
 
-    def placements(self, root: Path) -> list[Placement]:
-        place_file = self.folder / "place.toml"
-        if not place_file.is_file():
-            return []
-        entries = tomllib.loads(place_file.read_text(encoding="utf-8")).get("place", [])
+    def placements(self, root: Path, tag: str | None = None) -> list[Placement]:
+        """The files place.toml puts into `tag`'s tree (default: the base's), in file order."""
         result = []
-        for entry in entries:
+        for entry in _entries(self.folder / "place.toml", "place"):
+            if not applies(entry, tag or self.base, "place.toml"):
+                continue
             try:
                 source, dest = str(entry["source"]), str(entry["dest"])
             except KeyError as missing:
-                raise ManifestError(f"series {self.name}: place.toml entry lacks {missing}") from None
+                raise ManifestError(f"place.toml entry lacks {missing}") from None
             if dest.startswith("/") or ".." in Path(dest).parts:
-                raise ManifestError(f"series {self.name}: place.toml dest {dest!r} must stay inside the tree")
+                raise ManifestError(f"place.toml dest {dest!r} must stay inside the tree")
             path = root / source
             if not path.is_file():
-                raise ManifestError(f"series {self.name}: place.toml source {source} does not exist")
+                raise ManifestError(f"place.toml source {source} does not exist")
             merge = entry.get("merge")
             if merge not in (None, "strings"):
-                known = "only 'strings' is known"
-                raise ManifestError(f"series {self.name}: place.toml merge {merge!r}: {known}")
+                raise ManifestError(f"place.toml merge {merge!r}: only 'strings' is known")
             result.append(Placement(path, dest, bool(entry.get("render", False)), strings=merge == "strings"))
         return result
 
 
-def parse_header(name: str, text: str) -> PatchHeader:
-    """Read the DEP-3-like header above the first `diff --git` line."""
-    fields: dict[str, str] = {}
-    current = ""
-    for line in text.splitlines():
-        if line.startswith(("diff --git ", "---")):
-            break
-        if line.startswith((" ", "\t")) and current:
-            fields[current] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            current = key.strip()
-            fields[current] = value.strip()
-    missing = [k for k in ("Description", "Versions") if not fields.get(k)]
-    if missing:
-        raise ManifestError(f"{name}: header lacks {', '.join(missing)}")
-    return PatchHeader(fields["Description"], fields["Versions"], fields)
+#: What a Series holds until the store (which needs every series' releases) exists.
+PENDING = Store(Path(), ())
 
 
 @dataclass(frozen=True)
@@ -175,15 +133,13 @@ class Manifest:
     def series_for(self, tag: str) -> Series | None:
         return next((s for s in self.series if s.serves(tag)), None)
 
-    def supported(self, releases: tuple[str, ...] = KNOWN_RELEASES) -> list[str]:
-        return [tag for tag in releases if self.series_for(tag)]
+    def supported(self) -> list[str]:
+        """Every release the manifest serves, oldest first: the one list of served releases."""
+        return sort_tags([tag for s in self.series for tag in s.releases])
 
     def resolve(self, version: str) -> tuple[str, Series]:
-        """Map a requested version to (release tag, series), or raise UnknownVersion."""
-        try:
-            tag = normalize(version)
-        except PatcherError:
-            raise UnknownVersion(version, self.supported()) from None
+        """Map a requested version (any spelling `resolve_release` takes) to (release tag, series)."""
+        tag = resolve_release(version, self.supported())
         series = self.series_for(tag)
         if series is None:
             raise UnknownVersion(version, self.supported())
@@ -206,18 +162,24 @@ def load(root: Path | None = None) -> Manifest:
         raise ManifestError(f"no manifest at {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: {error}") from None
-    series = []
+    entries = []
     for entry in data.get("series", []):
         try:
             name = str(entry["name"])
-            spec = SpecifierSet(str(entry["versions"]))
+            releases = tuple(sort_tags([normalize(str(t)) for t in entry["releases"]]))
             base = normalize(str(entry["base"]))
         except KeyError as missing:
             raise ManifestError(f"{path}: a [[series]] entry lacks {missing}") from None
-        except InvalidSpecifier as error:
+        except PatcherError as error:
             raise ManifestError(f"{path}: series {entry.get('name')}: {error}") from None
-        folder = root / "patches" / name
-        if not folder.is_dir():
-            raise ManifestError(f"{path}: series {name} has no folder patches/{name}")
-        series.append(Series(name, spec, base, str(entry.get("description", "")), folder))
-    return Manifest(tuple(series), root)
+        if base not in releases:
+            raise ManifestError(f"{path}: series {name}: its base {base} is not one of its releases")
+        pin = entry.get("oazapfts")
+        description = str(entry.get("description", ""))
+        entries.append(Series(name, releases, base, description, PENDING, str(pin) if pin else None))
+    served = tuple(sort_tags([tag for entry in entries for tag in entry.releases]))
+    if len(served) != sum(len(entry.releases) for entry in entries):
+        raise ManifestError(f"{path}: a release is listed by two series")
+    store = Store(root / "patches", served)
+    series = tuple(dataclasses.replace(entry, store=store) for entry in entries)
+    return Manifest(series, root)

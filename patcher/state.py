@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 from patcher import __version__, gitops
-from patcher.manifest import PatchFile, Series
+from patcher.manifest import Series
 from patcher.snapshot import Snapshot
+from patcher.store import PatchFile
 
 Method = Literal["clean", "3way"]
 Operation = Literal["apply", "revert"]
@@ -20,7 +21,7 @@ STATE, BACKUP, JOURNAL, INDEX_BEFORE = "state.json", "backup.json", "journal.jso
 
 
 def digest(patch: PatchFile) -> str:
-    return hashlib.sha256(patch.path.read_bytes()).hexdigest()
+    return hashlib.sha256(patch.text().encode("utf-8")).hexdigest()
 
 
 @dataclass

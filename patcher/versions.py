@@ -4,7 +4,7 @@ import re
 
 from packaging.version import InvalidVersion, Version
 
-from patcher.errors import UsageError
+from patcher.errors import UnknownVersion, UsageError
 
 RELEASE_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
@@ -55,3 +55,27 @@ def expand(expression: str, available: list[str]) -> list[str]:
     if not result:
         raise UsageError(f"{expression!r} names no release")
     return sort_tags(result)
+
+
+SPELLING = re.compile(r"^v?(\d+)(?:\.(\d+|x))?(?:\.x)?$")
+
+
+def resolve_release(spelling: str, served: list[str]) -> str:
+    """The release a person means: "v3.1.0" / "3.1.0" as given, "latest" the newest served, "v2" or "v1.x"
+    the newest served of that major line, "v2.7" the newest served of that minor."""
+    text = spelling.strip().lower()
+    if RELEASE_TAG.match(text):
+        return normalize(text)
+    ordered = sort_tags(served)
+    if text == "latest":
+        candidates = ordered
+    else:
+        match = SPELLING.match(text)
+        if not match:
+            raise UnknownVersion(spelling, ordered)
+        major, minor = match.group(1), match.group(2)
+        prefix = f"v{major}." if minor in (None, "x") else f"v{major}.{minor}."
+        candidates = [t for t in ordered if t.startswith(prefix)]
+    if not candidates:
+        raise UnknownVersion(spelling, ordered)
+    return candidates[-1]

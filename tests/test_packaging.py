@@ -44,7 +44,9 @@ def test_the_wheel_holds_every_package_and_the_patch_data(wheel_files: set[str])
         "e2e/browser_steps.cjs",
         "deploy/immich-aio.workflow.yml",
         "patcher/_data/patches/manifest.toml",
-        "patcher/_data/patches/v3/series",
+        "patcher/_data/patches/series",
+        "patcher/_data/patches/pool/0001-ocr-hybrid-search-config.patch",
+        "patcher/_data/patches/generated/v3/0006-openapi-typescript-sdk.patch",
         "patcher/_data/db_extension/sql/install.sql",
         # the gateway's web add-on, settings page and reverse-proxy snippets, and the strings it shows
         "gateway/addon/addon.js",

@@ -95,25 +95,26 @@ def _make_series(root: Path, work: Path) -> None:
     second = git(work, "diff", "--full-index")
     git(work, "checkout", "-q", "--", ".")
 
-    series = root / "patches" / "t3"
-    series.mkdir(parents=True)
-    header = "Description: {}\n Why: test.\nVersions: v3.0.0..v3.1.0\nAuthor: tests\n---\n"
-    (series / "0001-search.patch").write_text(header.format("hybrid search") + first)
-    (series / "0002-menu.patch").write_text(header.format("menu item") + second)
-    (series / "series").write_text("# order matters\n0001-search.patch\n0002-menu.patch\n")
+    store = root / "patches"
+    (store / "pool").mkdir(parents=True)
+    header = "Description: {}\n Why: test.\nAuthor: tests\n---\n"
+    (store / "pool" / "0001-search.patch").write_text(header.format("hybrid search") + first)
+    (store / "pool" / "0002-menu.patch").write_text(header.format("menu item") + second)
+    (store / "series").write_text("# order matters\n0001-search.patch\n0002-menu.patch\n")
     snippets = root / "ui_snippets"
     snippets.mkdir()
     (snippets / "refresh-ocr.svelte.j2").write_text(
         "<!-- {{ immich_version }} {{ series }} -->\n<button>OCR</button>\n"
     )
     (root / "sql.txt").write_text("select 'it''s';\n")
-    (series / "place.toml").write_text(
+    (store / "place.toml").write_text(
         '[[place]]\nsource = "ui_snippets/refresh-ocr.svelte.j2"\n'
         'dest = "web/src/lib/new/refresh-ocr.svelte"\nrender = true\n\n'
         '[[place]]\nsource = "sql.txt"\ndest = "server/src/aio.sql"\n'
     )
-    (root / "patches" / "manifest.toml").write_text(
-        '[[series]]\nname = "t3"\nversions = ">=3.0.0,<3.2.0"\nbase = "v3.1.0"\ndescription = "test series"\n'
+    (store / "manifest.toml").write_text(
+        '[[series]]\nname = "t3"\nbase = "v3.1.0"\n'
+        'releases = ["v3.0.0", "v3.0.1", "v3.0.2", "v3.0.3", "v3.1.0"]\ndescription = "test series"\n'
     )
 
 

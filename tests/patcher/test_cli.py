@@ -147,3 +147,14 @@ def test_without_git_the_product_starts_and_git_commands_say_what_is_missing(tmp
     )
     assert status.returncode != 0 and "git is not installed" in status.stderr
     assert "Traceback" not in status.stderr
+
+
+def test_a_release_spelling_is_resolved_and_said(aio_root: Path, upstream: Upstream, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["patch", "--immich-version", "latest", "--source", str(upstream.url), "--dest", str(tmp_path / "i")],
+    )
+    assert result.exit_code == 0, result.stdout
+    assert "latest is Immich v3.1.0 (series t3)" in result.stderr
+    result = runner.invoke(app, ["patch", "--immich-version", "v4", "--source", str(upstream.url)])
+    assert result.exit_code == 2 and "'v4' is not supported" in result.stderr

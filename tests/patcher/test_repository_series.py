@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher import check, engine, gitops, manifest, placement
+from patcher import check, engine, gitops, manifest, placement, store
 from patcher.diagnose import parse_patch
-from patcher.releases import KNOWN_RELEASES
 
 from .conftest import tree_fingerprint
 
@@ -17,12 +16,11 @@ SHIPPED = manifest.load(Path(__file__).resolve().parents[2])
 def test_the_manifest_names_existing_series_with_bases_they_serve() -> None:
     assert SHIPPED.series, "the manifest lists no series"
     for series in SHIPPED.series:
-        assert series.base in KNOWN_RELEASES, f"{series.name}: base {series.base} is not a known release"
         assert series.serves(series.base), f"{series.name}: its base {series.base} is outside its range"
 
 
 def test_no_release_is_served_by_two_series() -> None:
-    for tag in KNOWN_RELEASES:
+    for tag in SHIPPED.supported():
         serving = [s.name for s in SHIPPED.series if s.serves(tag)]
         assert len(serving) <= 1, f"{tag} is served by {serving}"
 
@@ -31,8 +29,7 @@ def test_no_release_is_served_by_two_series() -> None:
 def test_every_patch_has_a_header_and_parses(series: manifest.Series) -> None:
     patches = series.patches()
     for patch in patches:
-        header = patch.header()
-        assert header.description
+        assert store.header_fields(patch.text()).get("Description")
         files = parse_patch(patch.text())
         assert len(files) > 0, f"{patch.name} changes no file"
         for patched in files:

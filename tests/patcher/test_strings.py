@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from patcher import engine, manifest
-from patcher.errors import PatchConflict
+from patcher.errors import PatchConflict, PatcherError
 from patcher.strings import StringsError, add, merged
 from tests.patcher.conftest import git
 
@@ -76,8 +76,8 @@ def strings_repo(tmp_path: Path) -> tuple[Path, manifest.Manifest]:
         git(work, "commit", "-q", "-m", tag)
         git(work, "tag", tag)
     root = tmp_path / "root"
-    series = root / "patches" / "s1"
-    series.mkdir(parents=True)
+    series = root / "patches"
+    (series / "pool").mkdir(parents=True)
     (root / "ui_snippets").mkdir()
     (root / "ui_snippets" / "en.json").write_text(dump({"refresh_ocr": "Refresh OCR"}), encoding="utf-8")
     (series / "place.toml").write_text(
@@ -86,10 +86,11 @@ def strings_repo(tmp_path: Path) -> tuple[Path, manifest.Manifest]:
     )
     diff = "--- a/web/page.svelte\n+++ b/web/page.svelte\n@@ -2 +2,2 @@\n <p>body</p>\n+<p>new in 1.1</p>\n"
     header = "Description: a paragraph the newer releases get\nVersions: v1.1.0..v1.2.0\nAuthor: tests\n---\n"
-    (series / "0001-paragraph.patch").write_text(header + diff, encoding="utf-8")
+    (series / "pool" / "0001-paragraph.patch").write_text(header + diff, encoding="utf-8")
     (series / "series").write_text("0001-paragraph.patch >=1.1.0  # 1.0 lacks it\n", encoding="utf-8")
     (root / "patches" / "manifest.toml").write_text(
-        '[[series]]\nname = "s1"\nversions = ">=1.0.0,<2.0.0"\nbase = "v1.1.0"\ndescription = "t"\n',
+        '[[series]]\nname = "s1"\nbase = "v1.1.0"\n'
+        'releases = ["v1.0.0", "v1.1.0", "v1.2.0"]\ndescription = "t"\n',
         encoding="utf-8",
     )
     return work, manifest.load(root)
@@ -134,5 +135,5 @@ def test_a_series_line_with_a_bad_specifier_is_named(strings_repo: tuple[Path, m
     _, shipped = strings_repo
     series = shipped.by_name("s1")
     (series.folder / "series").write_text("0001-paragraph.patch from-1.1\n", encoding="utf-8")
-    with pytest.raises(manifest.ManifestError, match=r"'from-1\.1' is not a version specifier"):
+    with pytest.raises(PatcherError, match=r"'from-1\.1' is not a version specifier"):
         series.patches("v1.1.0")

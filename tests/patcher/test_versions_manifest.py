@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from patcher import manifest, versions
+from patcher import manifest, store, versions
 from patcher.errors import PatcherError, UnknownVersion, UsageError
-from patcher.manifest import ManifestError, parse_header
+from patcher.manifest import ManifestError
 
 TAGS = ["v2.7.5", "v3.0.0", "v3.0.1", "v3.0.2", "v3.0.3", "v3.1.0", "v3.1.0-rc.1", "latest", "v3.2.0"]
 
@@ -50,23 +50,43 @@ def test_unknown_versions_list_the_supported_ones(series_manifest: manifest.Mani
     assert caught.value.exit_code == 2
 
 
-def _root(tmp_path: Path, manifest_text: str, series: dict[str, str] | None = None) -> Path:
-    (tmp_path / "patches" / "s").mkdir(parents=True)
+def test_release_spellings_people_type_resolve_to_a_served_release() -> None:
+    served = ["v2.6.0", "v2.7.4", "v2.7.5", "v3.0.0", "v3.1.0"]
+    assert versions.resolve_release("latest", served) == "v3.1.0"
+    assert versions.resolve_release("v2", served) == "v2.7.5"
+    assert versions.resolve_release("v2.x", served) == "v2.7.5"
+    assert versions.resolve_release("2.7", served) == "v2.7.5"
+    assert versions.resolve_release("v2.6", served) == "v2.6.0"
+    assert versions.resolve_release("2.7.4", served) == "v2.7.4"
+    for unknown in ("v4", "v2.8", "next", "", "v2.7.5.1"):
+        with pytest.raises(UnknownVersion, match=r"v3\.1\.0"):
+            versions.resolve_release(unknown, served)
+
+
+def test_the_manifest_says_which_release_a_spelling_meant(series_manifest: manifest.Manifest) -> None:
+    assert series_manifest.resolve("latest")[0] == "v3.1.0"
+    assert series_manifest.resolve("v3.0")[0] == "v3.0.3"
+
+
+def _root(tmp_path: Path, manifest_text: str, files: dict[str, str] | None = None) -> Path:
+    (tmp_path / "patches" / "pool").mkdir(parents=True)
     (tmp_path / "patches" / "manifest.toml").write_text(manifest_text)
-    for name, text in (series or {}).items():
-        (tmp_path / "patches" / "s" / name).write_text(text)
+    for name, text in (files or {}).items():
+        (tmp_path / "patches" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "patches" / name).write_text(text)
     return tmp_path
 
 
-GOOD = '[[series]]\nname = "s"\nversions = ">=1.0.0"\nbase = "v1.0.0"\n'
+GOOD = '[[series]]\nname = "s"\nbase = "v1.1.0"\nreleases = ["v1.0.0", "v1.1.0", "v1.2.0"]\n'
 
 
 @pytest.mark.parametrize(
     ("manifest_text", "message"),
     [
-        ('[[series]]\nname = "s"\nbase = "v1.0.0"\n', "lacks 'versions'"),
-        ('[[series]]\nname = "s"\nversions = "~=banana"\nbase = "v1.0.0"\n', "Invalid specifier"),
-        ('[[series]]\nname = "gone"\nversions = ">=1"\nbase = "v1.0.0"\n', "no folder patches/gone"),
+        ('[[series]]\nname = "s"\nbase = "v1.0.0"\n', "lacks 'releases'"),
+        ('[[series]]\nname = "s"\nbase = "v1.0.0"\nreleases = ["v1.banana"]\n', "not an Immich release"),
+        ('[[series]]\nname = "s"\nbase = "v1.0.0"\nreleases = ["v1.1.0"]\n', "base v1.0.0 is not one of"),
+        (GOOD + GOOD.replace('"s"', '"t"'), "listed by two series"),
         ("[[series]\n", "manifest.toml"),
     ],
 )
@@ -78,23 +98,60 @@ def test_malformed_manifests_are_rejected(tmp_path: Path, manifest_text: str, me
 def test_series_entries_must_exist_and_placements_stay_inside_the_tree(tmp_path: Path) -> None:
     root = _root(tmp_path, GOOD, {"series": "0001-a.patch\n"})
     series = manifest.load(root).by_name("s")
-    with pytest.raises(ManifestError, match=r"0001-a\.patch is listed"):
+    with pytest.raises(PatcherError, match=r"names 0001-a\.patch, but neither pool/ nor generated/"):
         series.patches()
-    (root / "patches" / "s" / "place.toml").write_text('[[place]]\nsource = "x"\ndest = "../evil"\n')
+    (root / "patches" / "place.toml").write_text('[[place]]\nsource = "x"\ndest = "../evil"\n')
     with pytest.raises(ManifestError, match="inside the tree"):
         series.placements(root)
-    (root / "patches" / "s" / "place.toml").write_text('[[place]]\nsource = "nothing-here"\ndest = "a"\n')
+    (root / "patches" / "place.toml").write_text('[[place]]\nsource = "nothing-here"\ndest = "a"\n')
     with pytest.raises(ManifestError, match="does not exist"):
         series.placements(root)
 
 
-def test_patch_headers_need_description_and_versions() -> None:
-    header = parse_header(
-        "p", "Description: adds things\n Longer why.\nVersions: v3.0.0..v3.1.0\n---\ndiff --git a/x b/x\n"
-    )
-    assert header.description == "adds things\nLonger why."
-    assert header.versions == "v3.0.0..v3.1.0"
-    with pytest.raises(ManifestError, match="lacks Versions"):
-        parse_header("p", "Description: x\ndiff --git a/x b/x\n")
-    with pytest.raises(PatcherError, match="lacks Description, Versions"):
-        parse_header("p", "diff --git a/x b/x\n")
+def section(path: str, line: str) -> str:
+    return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-old\n+{line}\n"
+
+
+def test_an_edit_is_the_pool_with_the_narrowest_override_deciding_per_file(tmp_path: Path) -> None:
+    header = "Description: the edit\n---\n"
+    files = {
+        "series": "0001-e.patch\n0002-late.patch >=1.1.0\n",
+        "pool/0001-e.patch": header
+        + section("a.ts", "pool a")
+        + section("b.ts", "pool b")
+        + section("c.ts", "c"),
+        "pool/0002-late.patch": header + section("d.ts", "late"),
+        "overrides/0001-e/old.patch": "Description: older\nVersions: v1.0.0..v1.1.0\nDrops: c.ts\n---\n"
+        + section("a.ts", "wide a")
+        + section("b.ts", "wide b"),
+        "overrides/0001-e/oldest.patch": "Description: oldest\nVersions: v1.0.0\n---\n"
+        + section("a.ts", "narrow a"),
+    }
+    series = manifest.load(_root(tmp_path, GOOD, files)).by_name("s")
+    oldest = series.patches("v1.0.0")
+    assert [p.name for p in oldest] == ["0001-e.patch"]
+    text = oldest[0].text()
+    assert "+narrow a" in text and "+wide b" in text and "c.ts" not in text and "pool" not in text
+    assert [p.name for p in oldest[0].sources] == ["0001-e.patch", "old.patch", "oldest.patch"]
+    middle = series.patches("v1.1.0")
+    assert "+wide a" in middle[0].text() and [p.name for p in middle] == ["0001-e.patch", "0002-late.patch"]
+    newest = series.patches("v1.2.0")[0].text()
+    assert "+pool a" in newest and "+pool b" in newest and "+c" in newest
+
+
+def test_an_override_without_versions_or_with_a_bad_range_is_an_error(tmp_path: Path) -> None:
+    files = {"series": "0001-e.patch\n", "pool/0001-e.patch": "Description: e\n---\n" + section("a.ts", "x")}
+    root = _root(tmp_path, GOOD, {**files, "overrides/0001-e/x.patch": "Description: x\n---\n"})
+    with pytest.raises(PatcherError, match="needs a Versions: header"):
+        manifest.load(root).by_name("s").patches("v1.0.0")
+    (root / "patches/overrides/0001-e/x.patch").write_text("Description: x\nVersions: soon\n---\n")
+    with pytest.raises(UsageError, match="'soon' is not a release or a range"):
+        manifest.load(root).by_name("s").patches("v1.0.0")
+
+
+def test_header_fields_join_continuation_lines() -> None:
+    fields = store.header_fields("Description: adds things\n Longer why.\nVersions: v3.0.0..v3.1.0\n---\n")
+    assert fields == {"Description": "adds things\nLonger why.", "Versions": "v3.0.0..v3.1.0"}
+    assert store.in_range("v1.133.0..v1.135.3, v1.140.0", "v1.135.1")
+    assert store.in_range("v1.133.0..v1.135.3, v1.140.0", "v1.140.0")
+    assert not store.in_range("v1.133.0..v1.135.3, v1.140.0", "v1.136.0")

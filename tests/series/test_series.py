@@ -16,8 +16,7 @@ from unidiff import PatchSet
 
 from db_extension.installer import install_script
 from ml_service.models.clip.names import CN_CLIP_MODELS
-from patcher import manifest, placement
-from patcher.releases import KNOWN_RELEASES
+from patcher import manifest, placement, store, store_edit
 from patcher.versions import parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +24,8 @@ SHIPPED = manifest.load(ROOT)
 SERIES = SHIPPED.series
 INSTALLER = "server/src/utils/immich-aio-database.ts"
 RANKING = "server/src/utils/ocr-ranking.ts"
-#: Every release immich-aio serves, each by exactly one series (issue 11 added the v2 line).
-SERVED = tuple(tag for tag in KNOWN_RELEASES if parse("v1.132.3") <= parse(tag) < parse("v3.2.0"))
+#: Every release immich-aio serves, each by exactly one series: the manifest's list.
+SERVED = tuple(SHIPPED.supported())
 #: The multi-select menus that get "Refresh OCR" / "Refresh smart search" next to upstream's refresh actions:
 #: the pages that list them (v2.5.6 and later), or AssetJobActions.svelte, which every such menu renders.
 MENUS = {
@@ -44,26 +43,15 @@ MENUS = {
     "v1.133-v1.134": 1,
     "v1.132": 1,
 }
-#: The server diffs every v2 series carries; they are the same edit in each (only the base blobs differ).
-V2_SERVER_PATCHES = (
-    "0001-ocr-hybrid-search-config.patch",
-    "0002-ranked-ocr-search-repository.patch",
-    "0003-ocr-prefix-smart-search.patch",
-    "0004-refresh-ocr-smart-search-jobs.patch",
-    "0005-chinese-clip-models.patch",
-    "0010-start-up-sql-installer.patch",
-    "0011-stock-readable-clip-settings.patch",
-)
-
 by_name = pytest.mark.parametrize("series", SERIES, ids=lambda s: s.name)
 
 
 def releases(series: manifest.Series) -> list[str]:
-    return [tag for tag in KNOWN_RELEASES if series.serves(tag)]
+    return list(series.releases)
 
 
 def patch_sets(series: manifest.Series) -> dict[str, PatchSet]:
-    return {p.name: PatchSet(p.text().split("\n---\n", 1)[1]) for p in series.patches()}
+    return {p.name: PatchSet(p.text().split("\n---\n", 1)[1]) for p in series.patches(series.base)}
 
 
 def added_lines(series: manifest.Series, path_fragment: str, removed: bool = False) -> list[str]:
@@ -99,9 +87,8 @@ def test_every_served_release_has_exactly_one_series() -> None:
     for tag in SERVED:
         serving = [s.name for s in SERIES if s.serves(tag)]
         assert len(serving) == 1, f"{tag} is served by {serving}"
-    for tag in KNOWN_RELEASES:
-        if tag not in SERVED:
-            assert SHIPPED.series_for(tag) is None, f"{tag} has no OCR upstream or no reachable source"
+    assert SERVED[0] == "v1.132.3"
+    assert len(SERVED) == 63
 
 
 @by_name
@@ -109,30 +96,57 @@ def test_the_series_is_based_on_its_newest_release(series: manifest.Series) -> N
     assert series.base == releases(series)[-1]
 
 
-@by_name
-def test_the_series_lists_every_patch_file_once_in_number_order(series: manifest.Series) -> None:
-    listed = [p.name for p in series.patches()]
-    on_disk = sorted(p.name for p in series.folder.glob("*.patch"))
-    assert listed == on_disk
+STORE = SHIPPED.root / "patches"
+
+
+def listed_edits() -> list[str]:
+    lines = [line.split("#", 1)[0] for line in (STORE / "series").read_text().splitlines()]
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def takes(tag: str, edit: str) -> bool:
+    series = SHIPPED.series_for(tag)
+    assert series is not None
+    return edit in [p.name for p in series.patches(tag)]
+
+
+def test_the_series_list_names_every_kept_edit_once_in_number_order() -> None:
+    listed = listed_edits()
     numbers = [int(name.split("-", 1)[0]) for name in listed]
-    # every series carries every feature under the same number; 0007, the web strings, became a merge of
-    # ui_snippets/i18n (place.toml); numbers after 0012 are what a series needs beyond those
     assert numbers == sorted(set(numbers))
+    # every feature keeps its number in every line; 0007, the web strings, became a merge of ui_snippets/i18n
     assert {n for n in numbers if n <= 12} == set(range(1, 13)) - {7}
-    assert {p.name for p in series.folder.iterdir()} == {*listed, "series", "place.toml", "vars.toml"}
+    kept = {p.name for p in (STORE / "pool").glob("*.patch")}
+    kept |= {p.name for p in (STORE / "generated").rglob("*.patch")}
+    assert set(listed) == kept
+    assert {d.name + ".patch" for d in (STORE / "overrides").iterdir()} <= set(listed)
 
 
-@by_name
-def test_every_patch_has_a_header_naming_the_series_range(series: manifest.Series) -> None:
-    for patch in series.patches():
-        served = [tag for tag in releases(series) if patch in series.patches(tag)]
-        header = patch.header()
-        assert header.versions == f"{served[0]}..{served[-1]}", patch.name
-        assert len(header.description) > 20
-        assert header.fields.get("Author") == "immich-aio"
-        assert header.fields.get("Forwarded") == "not-needed"
-        last_update = header.fields.get("Last-Update", "")
-        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", last_update), "Last-Update YYYY-MM-DD"
+def test_pool_patches_carry_a_dep3_header_and_overrides_name_their_releases() -> None:
+    for path in sorted((STORE / "pool").glob("*.patch")) + sorted((STORE / "generated").rglob("*.patch")):
+        fields = store.header_fields(path.read_text(encoding="utf-8"))
+        assert len(fields.get("Description", "")) > 20, path.name
+        assert fields.get("Author") == "immich-aio" and fields.get("Forwarded") == "not-needed", path.name
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", fields.get("Last-Update", "")), "Last-Update YYYY-MM-DD"
+        assert "Versions" not in fields, f"{path.name}: the series list says which releases take an edit"
+    for path in sorted((STORE / "overrides").rglob("*.patch")):
+        fields = store.header_fields(path.read_text(encoding="utf-8"))
+        assert fields.get("Description"), path
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", fields.get("Last-Update", "")), path
+        named = [tag for tag in SERVED if store.in_range(fields["Versions"], tag)]
+        assert named, f"{path}: names no served release"
+        assert all(takes(tag, path.parent.name + ".patch") for tag in named), (
+            f"{path}: a release lacks the edit"
+        )
+
+
+def test_an_override_carries_only_sections_that_differ_from_the_pool() -> None:
+    for folder in sorted((STORE / "overrides").iterdir()):
+        pool_text = (STORE / "pool" / (folder.name + ".patch")).read_text(encoding="utf-8")
+        pool = {s.path: edit_only_text(s.text) for s in store.split_patch(pool_text).sections}
+        for path in sorted(folder.glob("*.patch")):
+            for section in store.split_patch(path.read_text(encoding="utf-8")).sections:
+                assert pool.get(section.path) != edit_only_text(section.text), f"{path}: {section.path}"
 
 
 @by_name
@@ -163,8 +177,9 @@ def test_patches_edit_disjoint_files_and_never_a_placed_file(series: manifest.Se
 @by_name
 def test_placements_exist_have_unique_destinations_and_new_names(series: manifest.Series) -> None:
     entries = tomllib.loads((series.folder / "place.toml").read_text(encoding="utf-8"))["place"]
+    assert len(entries) == len({(e["dest"], e["source"]) for e in entries})
     items = series.placements(SHIPPED.root)
-    assert len(items) == len(entries) == len({(p.dest, p.source) for p in items})
+    assert len(items) == len({(p.dest, p.source) for p in items})
     files = [p.dest for p in items if not p.strings]  # strings tables may share a locale file
     assert len(files) == len(set(files))
     for item in items:
@@ -356,19 +371,10 @@ def test_every_chinese_clip_model_has_a_stand_in_a_stock_immich_knows(series: ma
     assert any("loadImmichAioClipModel(await metadataRepo.get(" in line for line in stored)
 
 
-def edit_only(patch: manifest.PatchFile) -> str:
-    """A patch's diff without what depends on the base release: blob ids and hunk positions and headings."""
-    diff = patch.text().split("\n---\n", 1)[1]
+def edit_only_text(diff: str) -> str:
+    """A diff without what depends on the base release: blob ids and hunk positions and headings."""
     diff = re.sub(r"^index [0-9a-f]+\.\.[0-9a-f]+( \d+)?$", "index", diff, flags=re.MULTILINE)
     return re.sub(r"^@@ .*$", "@@", diff, flags=re.MULTILINE)
-
-
-@pytest.mark.parametrize("name", V2_SERVER_PATCHES)
-def test_the_v2_series_carry_the_same_server_edit(name: str) -> None:
-    v2 = [s for s in SERIES if s.name.startswith("v2")]
-    assert len(v2) == 5
-    edits = {s.name: edit_only(manifest.PatchFile(name, s.folder / name)) for s in v2}
-    assert len(set(edits.values())) == 1, f"{name} differs between {sorted(edits)}"
 
 
 @by_name
@@ -385,3 +391,15 @@ def test_the_pipeline_reads_the_visibility_the_release_keeps(series: manifest.Se
     assert ("AssetVisibility" in service + spec) != flags
     installer = rendered(series, INSTALLER, series.base)
     assert ("immich_aio.asset_visibility(to_jsonb(NEW))" in installer) == flags
+
+
+def test_the_served_releases_doc_is_what_the_manifest_generates() -> None:
+    doc = (ROOT / store_edit.SERVED_DOC).read_text(encoding="utf-8")
+    assert doc == store_edit.served_markdown(SHIPPED), "regenerate: immich-aio list --format markdown"
+
+
+def test_the_hand_written_store_stays_within_its_budget() -> None:
+    """Issue 25's budget: generated output (patches/generated/) does not count."""
+    written = sorted((STORE / "pool").glob("*.patch")) + sorted((STORE / "overrides").rglob("*.patch"))
+    lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in written)
+    assert len(written) <= 80 and lines <= 8000, (len(written), lines)
