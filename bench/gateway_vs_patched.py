@@ -33,7 +33,7 @@ from e2e.ports import PortAllocator
 from e2e.report import Report
 from e2e.supervisor import Supervisor
 from gateway import timing
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
 from patcher.node import cache_root
 from testsupport.synthetic import WORDS
 

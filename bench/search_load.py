@@ -33,7 +33,7 @@ from e2e.observe import Library
 from e2e.ports import PortAllocator
 from e2e.report import Report
 from e2e.supervisor import Supervisor
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL
 from patcher.node import cache_root
 from testsupport.immich_schema import tokenize_like_immich
 from testsupport.synthetic import WORDS, ocr_line

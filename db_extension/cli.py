@@ -21,7 +21,7 @@ from db_extension.installer import install as run_install
 from db_extension.installer import status as read_status
 from db_extension.installer import uninstall as run_uninstall
 from db_extension.search import search as run_search
-from ml_service.models.clip_names import UPSTREAM_ALIAS_MODEL
+from ml_service.models.clip.names import UPSTREAM_ALIAS_MODEL
 
 app = typer.Typer(help="Install, inspect and query the Chinese OCR/hybrid search SQL.", no_args_is_help=True)
 

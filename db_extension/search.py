@@ -14,7 +14,7 @@ import psycopg
 from db_extension.connection import connect
 from db_extension.errors import DbExtensionError, explain
 from db_extension.installer import require_installed
-from ml_service.models.clip_names import UPSTREAM_ALIAS_MODEL
+from ml_service.models.clip.names import UPSTREAM_ALIAS_MODEL
 
 # `ocr:` in any case, with an ASCII or full-width colon, spaces allowed around it.
 _OCR_PREFIX = re.compile(r"^\s*ocr\s*[:：]\s*", re.IGNORECASE)

@@ -32,7 +32,7 @@ from deploy.images import (
     postgres_plan,
     server_plan,
 )
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL
 from patcher import engine, gitops, manifest
 from patcher.errors import PatcherError
 from patcher.manifest import repository_root

@@ -13,7 +13,7 @@ from e2e.observe import Library
 from e2e.ports import PortAllocator, is_port_free
 from e2e.report import Outcome, Report
 from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted, wait_until
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
 
 #: What the gateway run uploads through it to show that bodies stream (the issue's 2 GB).
 LARGE_UPLOAD = 2 << 30

@@ -21,7 +21,7 @@ from e2e.ports import PortAllocator
 from e2e.report import Report
 from e2e.run import tear_down
 from e2e.supervisor import Supervisor, signals_ignored, signals_raise_interrupted, wait_until
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL, UPSTREAM_ALIAS_MODEL
 from patcher.versions import parse
 
 # Immich's tables the library lives in (v3 names), counted at every stage; its OCR boxes are counted where

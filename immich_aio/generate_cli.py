@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ml_service.models.clip_names import CN_CLIP_MODELS
+from ml_service.models.clip.names import CN_CLIP_MODELS
 from patcher import generate, gitops, manifest
 from patcher.errors import PatcherError
 

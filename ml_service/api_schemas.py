@@ -9,8 +9,8 @@ from typing import Any
 
 from ml_service.config import Settings
 from ml_service.models.clip.checkpoint import checkpoint_path
+from ml_service.models.clip.names import CLIP_MODELS, clip_release
 from ml_service.models.clip.script import TEXT_CONVERSIONS
-from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from ml_service.protocol import MAX_RESOLUTION_LIMIT
 
 Schema = dict[str, Any]
@@ -28,12 +28,10 @@ def ref(name: str) -> Schema:
 def _answerable(settings: Settings) -> list[str]:
     """Chinese-CLIP names (and aliases) a request may use: all, unless downloads are off, when only
     those whose checkpoint is in place (all again when none is, as each would answer 503)."""
-    models = list(CN_CLIP_MODELS)
+    models = list(CLIP_MODELS)
     if not settings.clip_download:
         present = [
-            m
-            for m in models
-            if checkpoint_path(settings.clip_weights_dir, str(cn_clip_architecture(m))).is_file()
+            m for m in models if checkpoint_path(settings.clip_weights_dir, str(clip_release(m))).is_file()
         ]
         models = present or models
     return [*models, *(alias for alias, target in settings.clip_aliases.items() if target in models)]

@@ -18,7 +18,7 @@ from ml_service.config import Settings
 from ml_service.errors import ServiceError, bad_request, unprocessable
 from ml_service.forms import form_bytes, form_text, read_form
 from ml_service.limits import ApiKeyMiddleware, BodyLimitMiddleware, Message, Receive, Scope, Send
-from ml_service.models.clip_names import CN_CLIP_MODELS
+from ml_service.models.clip.names import CLIP_MODELS
 from ml_service.models.errors import ModelError, ModelUnavailable, NotServable, UnknownModel
 from ml_service.mtphotos import mtphotos_router
 from ml_service.protocol import CLIP, OCR, ParsedEntries, embedding_json, parse_entries
@@ -172,11 +172,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "service": "immich-aio ml_service",
             "version": __version__,
             "models_loaded": service.registry.loaded_models(),
-            "clip_models": CN_CLIP_MODELS,
-            "clip_model_status": service.registry.model_status(),
+            "clip_models": CLIP_MODELS,
+            "clip_model_status": service.catalogue.clip_status(),
             "clip_aliases": settings.clip_aliases,
             "clip_backend": settings.clip_backend,
-            "ocr_models": service.registry.ocr_model_status(),
+            "ocr_models": service.catalogue.ocr_status(),
             "ocr_aliases": settings.ocr_aliases,
             "ocr_substitutes": settings.ocr_substitutes(),
             "upstream": settings.upstream_url,
@@ -188,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_extra=openapi.plain_operation(settings, "Prometheus metrics", "Prometheus text format."),
     )
     async def metrics() -> Response:
-        service.metrics.observe_models(service.registry.model_status())
+        service.metrics.observe_models(service.catalogue.clip_status())
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
     @app.post("/predict", openapi_extra=openapi.predict_operation(settings))

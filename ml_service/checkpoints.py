@@ -1,4 +1,4 @@
-"""Chinese-CLIP checkpoints on demand: where each comes from, one download per file, progress, and 503s."""
+"""CLIP checkpoints on demand: where each comes from, one download per file, progress, and 503s."""
 
 import asyncio
 import logging
@@ -12,8 +12,8 @@ from ml_service.download import DownloadError, Progress, download, exclusive
 from ml_service.metrics import Metrics
 from ml_service.models.clip.checkpoint import checkpoint_path
 from ml_service.models.clip.digest import record_digest
-from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
-from ml_service.models.clip_release import RELEASE_HOST, release_url
+from ml_service.models.clip.names import CLIP_MODELS, clip_release
+from ml_service.models.clip.release import RELEASE_HOST, release_url
 from ml_service.models.errors import ModelUnavailable, UnknownModel
 
 log = logging.getLogger("ml_service.download")
@@ -28,7 +28,7 @@ class CheckpointSource:
     """Where one served model's checkpoint must lie and where it is downloaded from."""
 
     model: str
-    architecture: str
+    release: str
     path: Path
     url: str
     sha256: str | None
@@ -44,16 +44,16 @@ class DownloadState:
 
 
 def checkpoint_source(settings: Settings, model: str) -> CheckpointSource:
-    """The source of a Chinese-CLIP model: its own URL if configured, else the release file on the mirror
-    or on cn_clip's release host."""
-    architecture = cn_clip_architecture(model)
-    if architecture is None:
-        raise UnknownModel(f"{model!r} is not a Chinese-CLIP model; served: {', '.join(CN_CLIP_MODELS)}")
+    """The source of a CLIP model's checkpoint: its own URL if configured, else the release file on the
+    mirror or on the release host (Hugging Face)."""
+    release = clip_release(model)
+    if release is None:
+        raise UnknownModel(f"{model!r} is not a CLIP model served here; served: {', '.join(CLIP_MODELS)}")
     url = settings.clip_model_urls.get(model) or release_url(
-        architecture, settings.clip_mirror_url or RELEASE_HOST
+        release, settings.clip_mirror_url or RELEASE_HOST
     )
-    path = checkpoint_path(settings.clip_weights_dir, architecture)
-    return CheckpointSource(model, architecture, path, url, settings.clip_sha256.get(model))
+    path = checkpoint_path(settings.clip_weights_dir, release)
+    return CheckpointSource(model, release, path, url, settings.clip_sha256.get(model))
 
 
 class _ProgressLog:
@@ -160,7 +160,7 @@ class CheckpointStore:
                 return source.path
             self._states[source.path] = state
             log.info(
-                "downloading Chinese-CLIP checkpoint",
+                "downloading CLIP checkpoint",
                 extra={"model": source.model, "url": source.url, "file": str(source.path)},
             )
             try:
@@ -203,7 +203,7 @@ class CheckpointStore:
         self, source: CheckpointSource, reason: str, retry_after: float = RETRY_AFTER_S
     ) -> ModelUnavailable:
         return ModelUnavailable(
-            f"Chinese-CLIP weights for {source.architecture} not found: expected {source.path.name} in "
+            f"CLIP weights for {source.model} not found: expected {source.path.name} in "
             f"{source.path.parent}; {reason}. Place the file there by hand, or point "
             "IMMICH_AIO_ML_CLIP_MIRROR_URL or IMMICH_AIO_ML_CLIP_MODEL_URLS at a reachable copy",
             retry_after,

@@ -56,5 +56,5 @@ def serve(
         raise typer.Exit(code=2) from None
     setup_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    typer.echo(startup_block(settings, app.state.service.registry, tuple(given)), err=True)
+    typer.echo(startup_block(settings, app.state.service.catalogue, tuple(given)), err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)

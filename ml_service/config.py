@@ -11,8 +11,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ml_service.models.clip.names import CLIP_MODELS, DEFAULT_CN_CLIP_MODEL
 from ml_service.models.clip.script import TextConversion
-from ml_service.models.clip_names import CN_CLIP_MODELS, DEFAULT_CN_CLIP_MODEL
 from ml_service.models.ocr.catalog import (
     DEFAULT_OCR_MODEL,
     PP_OCRV5_SERVER,
@@ -31,11 +31,11 @@ class SettingsError(ValueError):
 
 
 def _not_chinese_clip(name: str) -> str:
-    return f"{name!r} is not a Chinese-CLIP model; use one of {', '.join(CN_CLIP_MODELS)}"
+    return f"{name!r} is not a Chinese-CLIP model; use one of {', '.join(CLIP_MODELS)}"
 
 
 def _check_alias_target(target: str) -> None:
-    if target not in CN_CLIP_MODELS:
+    if target not in CLIP_MODELS:
         raise SettingsError(f"alias target {_not_chinese_clip(target)}")
 
 
@@ -106,7 +106,7 @@ def _optional_url(url: str | None) -> str | None:
 
 
 def _chinese_clip(name: str) -> str:
-    if name not in CN_CLIP_MODELS:
+    if name not in CLIP_MODELS:
         raise SettingsError(_not_chinese_clip(name))
     return name
 
@@ -265,7 +265,7 @@ class Settings(BaseSettings):
 
     def resolve_clip_name(self, model_name: str) -> str | None:
         """Map a requested CLIP model name (native or alias) to a served Chinese-CLIP name, else None."""
-        if model_name in CN_CLIP_MODELS:
+        if model_name in CLIP_MODELS:
             return model_name
         return self.clip_aliases.get(model_name)
 

@@ -5,6 +5,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ml_service.models.ocr.serving import OcrServingGauge
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -62,7 +64,7 @@ class Metrics:
 
         self.model_present = Gauge(
             "immich_aio_ml_model_present",
-            "1 when a Chinese-CLIP model's checkpoint is in the weights directory",
+            "1 when a CLIP model's checkpoint is in the weights directory",
             ["model"],
             registry=self.registry,
         )
@@ -97,8 +99,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._ocr_serving = OcrServingGauge(self.registry)
+
+    def model_loaded(self, description: dict[str, str]) -> None:
+        """A model was loaded; what it describes of itself labels the gauges that name served files."""
+        self._ocr_serving.loaded(description)
+
+    def model_unloaded(self, model: str) -> None:
+        self._ocr_serving.unloaded(model)
+
     def observe_models(self, statuses: list[dict[str, Any]]) -> None:
-        """Set the per-model gauges from the registry's model_status() (done at each scrape)."""
+        """Set the per-model gauges from the catalogue's CLIP status (done at each scrape)."""
         self.model_serving.clear()
         for status in statuses:
             model = status["model"]

@@ -1,4 +1,4 @@
-"""`immich-aio models`: download Chinese-CLIP checkpoints ahead of time (with a progress bar), list them."""
+"""`immich-aio models`: download CLIP checkpoints ahead of time (with a progress bar), list them."""
 
 import asyncio
 import json
@@ -20,7 +20,7 @@ from rich.progress import (
 from ml_service.logs import setup_logging
 
 app = typer.Typer(
-    help="Chinese-CLIP checkpoints: where they come from, and downloading them before the first request.",
+    help="CLIP checkpoints (Chinese-CLIP, QA-CLIP): where they come from; downloading them before first use.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -51,9 +51,7 @@ MirrorOption = Annotated[str | None, typer.Option(help=_MIRROR_HELP)]
 def pull(
     names: Annotated[
         list[str] | None,
-        typer.Argument(
-            help="Chinese-CLIP model names or aliases (default: IMMICH_AIO_ML_CLIP_DEFAULT_MODEL)."
-        ),
+        typer.Argument(help="CLIP model names or aliases (default: IMMICH_AIO_ML_CLIP_DEFAULT_MODEL)."),
     ] = None,
     weights_dir: WeightsDirOption = None,
     mirror: MirrorOption = None,
@@ -71,7 +69,7 @@ def pull(
     served = [settings.resolve_clip_name(name) for name in requested]
     unknown = [name for name, model in zip(requested, served, strict=True) if model is None]
     if unknown:
-        typer.echo(f"error: not Chinese-CLIP models or aliases: {', '.join(unknown)}", err=True)
+        typer.echo(f"error: not CLIP models or aliases served here: {', '.join(unknown)}", err=True)
         raise typer.Exit(code=2)
     store = CheckpointStore(settings)
     console = Console(stderr=True)
@@ -118,14 +116,14 @@ def list_models(
     mirror: MirrorOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON array (camelCase keys).")] = False,
 ) -> None:
-    """Each Chinese-CLIP model: its checkpoint file, whether it is present, and the URL it comes from."""
+    """Each CLIP model: its checkpoint file, whether it is present, and the URL it comes from."""
     # Like _settings: the service's modules need the `ml` extra.
     from ml_service.checkpoints import CheckpointStore
-    from ml_service.models.clip_names import CN_CLIP_MODELS
+    from ml_service.models.clip.names import CLIP_MODELS
 
     store = CheckpointStore(_settings(weights_dir, mirror))
     rows = []
-    for model, dimension in CN_CLIP_MODELS.items():
+    for model, dimension in CLIP_MODELS.items():
         source = store.source(model)
         present = source.path.is_file()
         rows.append(
@@ -150,7 +148,7 @@ def list_models(
 def export(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Chinese-CLIP model names (default: IMMICH_AIO_ML_CLIP_DEFAULT_MODEL)."),
+        typer.Argument(help="CLIP model names (default: IMMICH_AIO_ML_CLIP_DEFAULT_MODEL)."),
     ] = None,
     to: Annotated[
         Path, typer.Option("--to", help="Where to write the graphs: a weights directory without checkpoints.")
@@ -170,10 +168,10 @@ def export(
     them without the checkpoints or torch."""
     # The export needs the `ml` extra (torch, cn_clip, onnx); only image builds and maintainers run it.
     from ml_service.models.clip.export import onnx_paths
+    from ml_service.models.clip.names import clip_release
     from ml_service.models.clip.shipped import ShippedGraph, write_manifest
     from ml_service.models.clip.textual import ClipTextualModel
     from ml_service.models.clip.visual import ClipVisualModel
-    from ml_service.models.clip_names import cn_clip_architecture
 
     if graphs not in ("served", "all"):
         typer.echo(f"error: --graphs is served or all, not {graphs!r}", err=True)
@@ -181,25 +179,25 @@ def export(
     settings = _settings(weights_dir, mirror)
     wanted = names or [settings.clip_default_model]
     requested = [settings.resolve_clip_name(name) or name for name in wanted]
-    unknown = [name for name in requested if cn_clip_architecture(name) is None]
+    unknown = [name for name in requested if clip_release(name) is None]
     if unknown:
-        typer.echo(f"error: not Chinese-CLIP models: {', '.join(unknown)}", err=True)
+        typer.echo(f"error: not CLIP models served here: {', '.join(unknown)}", err=True)
         raise typer.Exit(code=2)
     pull(requested, str(settings.clip_weights_dir), mirror)
     target = to / "onnx"
     target.mkdir(parents=True, exist_ok=True)
     for name in requested:
-        architecture = str(cn_clip_architecture(name))
+        release = str(clip_release(name))
         served: dict[str, ShippedGraph] = {}
         for encoder in (ClipVisualModel, ClipTextualModel):
-            model = encoder(name, architecture, settings.clip_weights_dir, "onnx-int8", settings.threads)
+            model = encoder(name, release, settings.clip_weights_dir, "onnx-int8", settings.threads)
             model.load()
             if model.served_graph is None:
                 typer.echo(f"error: {name} {encoder.task} could not be exported to ONNX", err=True)
                 raise typer.Exit(code=1)
             served[encoder.task] = ShippedGraph(model.served_graph, model.active_backend, model.int8_cosine)
             typer.echo(f"{name} {encoder.task}: {model.active_backend} ({model.served_graph.name})")
-        visual, _, _ = onnx_paths(settings.clip_weights_dir, architecture)
+        visual, _, _ = onnx_paths(settings.clip_weights_dir, release)
         stem = visual.name.removesuffix(".visual.onnx")
         chosen = {graph.path.name for graph in served.values()}
         for path in sorted(visual.parent.glob(f"{stem}.*")):
@@ -208,5 +206,5 @@ def export(
             destination = target / path.name
             if (graphs == "all" or path.name in chosen) and destination.resolve() != path.resolve():
                 shutil.copy2(path, destination)
-        write_manifest(to, architecture, served)
+        write_manifest(to, release, served)
     typer.echo(f"graphs in {target}: serve them with IMMICH_AIO_ML_CLIP_WEIGHTS_DIR={to}")

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from ml_service.catalogue import ModelCatalogue
 from ml_service.config import Settings
 from ml_service.imaging import decode_image
 from ml_service.limits import InferenceLimiter
@@ -30,6 +31,7 @@ class MlService:
         self.settings = settings
         self.metrics = Metrics()
         self.registry = ModelRegistry(settings, self.metrics)
+        self.catalogue = ModelCatalogue(self.registry)
         self.limiter = InferenceLimiter(
             settings.max_concurrent, settings.queue_size, settings.queue_timeout_s, self.metrics
         )

@@ -24,10 +24,15 @@ ALLOWED: dict[str, set[str]] = {
     # the gateway reads the search SQL's Python side (query parsing, partners, the installer) and, for its
     # web add-on, where ui_snippets' strings are (patcher.manifest.repository_root), and the one home of
     # the Traditional -> Simplified reading of CLIP queries
-    "gateway": {"db_extension", "patcher.manifest", "ml_service.models.clip.script"},
-    "deploy": {"patcher", "ml_service.models.clip_names", "gateway.releases"},
+    "gateway": {
+        "db_extension",
+        "patcher.manifest",
+        "ml_service.models.clip.script",
+        "ml_service.models.clip.names",
+    },
+    "deploy": {"patcher", "ml_service.models.clip.names", "gateway.releases"},
     "e2e": {"patcher", "ml_service", "db_extension", "gateway"},
-    "db_extension": {"ml_service.models.clip_names"},
+    "db_extension": {"ml_service.models.clip.names"},
     "patcher": set(),
     "ml_service": set(),
     "testsupport": {"patcher", "ml_service", "db_extension", "gateway", "e2e"},

@@ -8,8 +8,8 @@ import pytest
 
 from e2e import build, geodata
 from e2e.run import clip_model_for
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL as CN_CLIP_MODEL
-from ml_service.models.clip_names import UPSTREAM_ALIAS_MODEL
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL as CN_CLIP_MODEL
+from ml_service.models.clip.names import UPSTREAM_ALIAS_MODEL
 
 
 def git(tree: Path, *args: str) -> None:

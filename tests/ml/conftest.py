@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import logging
 import socket
 import subprocess
 import threading
@@ -20,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from e2e.clip_weights import ensure_random_checkpoint
 from ml_service.app import create_app
 from ml_service.config import Settings
-from ml_service.models.clip_release import release_url
+from ml_service.models.clip.release import release_url
 from tests.ml.release_server import ReleaseServer, release_server
 from testsupport.live_server import live_asgi
 
@@ -31,6 +32,18 @@ FONT_CANDIDATES = (
 CLIP_ARCH = "ViT-B-16"
 CLIP_NAME = "ViT-B-16__cn-clip"
 CLIP_DIM = 512
+
+
+@pytest.fixture(autouse=True)
+def service_logging_restored() -> Iterator[None]:
+    """A test that sets up the service's logging (a CLI command run in-process) leaves it as it found it,
+    so a later test still sees the warnings it looks for."""
+    logger = logging.getLogger("ml_service")
+    level, handlers, propagate = logger.level, list(logger.handlers), logger.propagate
+    yield
+    logger.setLevel(level)
+    logger.handlers = handlers
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,10 @@ from ml_service.models.clip.export import (
     ensure_onnx_export,
     onnx_paths,
 )
+from ml_service.models.clip.names import CLIP_MODELS, CN_CLIP_MODELS, QA_CLIP_VIT_B_16, clip_release
 from ml_service.models.clip.quantize import INT8_MIN_COSINE, VISUAL_INT8, int8_path
 from ml_service.models.clip.textual import ClipTextualModel, tokenize
 from ml_service.models.clip.visual import ClipVisualModel, preprocess_image
-from ml_service.models.clip_names import CN_CLIP_MODELS, cn_clip_architecture
 from tests.ml.conftest import CLIP_ARCH, CLIP_DIM, CLIP_NAME, encode
 
 TEXTS = ["一只猫在沙发上睡觉", "北京故宫的雪景", "a red car", "发票", "海边日落和椰子树"]
@@ -59,8 +59,11 @@ def test_names_constant() -> None:
     assert set(CN_CLIP_MODELS) == {
         f"{a}__cn-clip" for a in ("RN50", "ViT-B-16", "ViT-L-14", "ViT-L-14-336", "ViT-H-14")
     }
-    assert cn_clip_architecture("ViT-L-14-336__cn-clip") == "ViT-L-14-336"
-    assert cn_clip_architecture("ViT-B-16__openai") is None
+    assert clip_release("ViT-L-14-336__cn-clip") == "ViT-L-14-336"
+    assert clip_release("ViT-B-16__openai") is None
+    # QA-CLIP has a release of its own (its checkpoint and graphs never collide with cn-clip ViT-B-16's)
+    assert CLIP_MODELS == {**CN_CLIP_MODELS, QA_CLIP_VIT_B_16: 512}
+    assert clip_release(QA_CLIP_VIT_B_16) not in {clip_release(name) for name in CN_CLIP_MODELS}
 
 
 def test_preprocessing_matches_cn_clip(photos: list[Image.Image]) -> None:

@@ -34,18 +34,14 @@ from ml_service.download import partial_path
 from ml_service.metrics import Metrics
 from ml_service.models.clip.checkpoint import checkpoint_path
 from ml_service.models.clip.digest import file_sha256, record_path
-from ml_service.models.clip_release import (
-    CHECKPOINTS,
-    INPUT_RESOLUTIONS,
-    RELEASE_HOST,
-    RELEASE_ORG,
-    release_url,
-)
+from ml_service.models.clip.names import CN_CLIP_MODELS, QA_CLIP_VIT_B_16, clip_release
+from ml_service.models.clip.release import RELEASE_HOST, RELEASES, checkpoint_file, release_url
 from ml_service.models.errors import ModelUnavailable
 from tests.ml.conftest import CLIP_ARCH, CLIP_DIM, CLIP_NAME, encode, free_port
 from tests.ml.release_server import ReleaseServer
 
-FILE = CHECKPOINTS[CLIP_ARCH][1]
+FILE = checkpoint_file(CLIP_ARCH)
+RELEASE_ORG = RELEASES[CLIP_ARCH].organisation
 TEXTUAL = json.dumps({"clip": {"textual": {"modelName": CLIP_NAME, "options": {"language": "zh-CN"}}}})
 VISUAL = json.dumps({"clip": {"visual": {"modelName": CLIP_NAME}}})
 OCR = json.dumps(
@@ -91,16 +87,28 @@ def failure(store: CheckpointStore) -> ModelUnavailable:
 def test_release_table_is_cn_clips() -> None:
     from cn_clip.clip.utils import _HUGGINGFACE_ORG, _MODEL_INFO, _MODELS
 
-    assert CHECKPOINTS == _MODELS and RELEASE_ORG == _HUGGINGFACE_ORG
-    assert set(CHECKPOINTS) == set(_MODEL_INFO)
-    assert {name: info["input_resolution"] for name, info in _MODEL_INFO.items()} == INPUT_RESOLUTIONS
+    cn_clip = {clip_release(name): RELEASES[str(clip_release(name))] for name in CN_CLIP_MODELS}
+    assert {key: (r.repository, r.file) for key, r in cn_clip.items()} == _MODELS
+    assert {r.organisation for r in cn_clip.values()} == {_HUGGINGFACE_ORG}
+    assert {key: (f"{r.vision_model}@{r.text_model}", r.resolution) for key, r in cn_clip.items()} == {
+        name: (info["struct"], info["input_resolution"]) for name, info in _MODEL_INFO.items()
+    }
+    # QA-CLIP ViT-B/16 is cn_clip's ViT-B-16 structure, published by TencentARC (its model card's URL)
+    qa_clip = RELEASES[str(clip_release(QA_CLIP_VIT_B_16))]
+    vision, text = _MODEL_INFO["ViT-B-16"]["struct"].split("@")
+    assert (qa_clip.vision_model, qa_clip.text_model, qa_clip.resolution) == (vision, text, 224)
+    published = (qa_clip.organisation, qa_clip.repository, qa_clip.file)
+    assert published == ("TencentARC", "QA-CLIP", "QA-CLIP-base.pt")
     hub = pytest.importorskip("huggingface_hub")
-    for architecture, (repository, file) in CHECKPOINTS.items():
+    for release, published in RELEASES.items():
         # cn_clip downloads with hf_hub_download(org/repo, file): the URL the hub library builds for it.
-        expected = hub.hf_hub_url(f"{_HUGGINGFACE_ORG}/{repository}", file, endpoint=RELEASE_HOST)
-        assert release_url(architecture) == expected
+        repository = f"{published.organisation}/{published.repository}"
+        assert release_url(release) == hub.hf_hub_url(repository, published.file, endpoint=RELEASE_HOST)
     assert release_url("RN50", "https://hf-mirror.com/") == (
         "https://hf-mirror.com/OFA-Sys/chinese-clip-rn50/resolve/main/clip_cn_rn50.pt"
+    )
+    assert release_url(str(clip_release(QA_CLIP_VIT_B_16))) == (
+        "https://huggingface.co/TencentARC/QA-CLIP/resolve/main/QA-CLIP-base.pt"
     )
 
 
@@ -197,7 +205,7 @@ def test_first_use_downloads_once_for_concurrent_requests_and_reports_progress(
     assert sample(metrics, "immich_aio_ml_model_downloads_total", **complete) == 1
 
     messages = [record.getMessage() for record in caplog.records if record.name == "ml_service.download"]
-    assert messages[0] == "downloading Chinese-CLIP checkpoint" and messages[-1] == "checkpoint downloaded"
+    assert messages[0] == "downloading CLIP checkpoint" and messages[-1] == "checkpoint downloaded"
     progress = [r for r in caplog.records if r.getMessage() == "downloading"]
     assert progress and all(0 < r.__dict__["bytes"] <= size and r.__dict__["total"] == size for r in progress)
 
@@ -468,4 +476,4 @@ def test_a_fresh_serve_answers_the_first_request(release: ReleaseServer, tmp_pat
         _, log = process.communicate(timeout=30)
     assert len(release.transfers()) == 1
     events = [json.loads(line)["message"] for line in log.splitlines() if line.startswith("{")]
-    assert "downloading Chinese-CLIP checkpoint" in events and "checkpoint downloaded" in events
+    assert "downloading CLIP checkpoint" in events and "checkpoint downloaded" in events

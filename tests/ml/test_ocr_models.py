@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ml_service.config import Settings
-from ml_service.model_factory import ocr_threads
+from ml_service.model_factory import ocr_alone_threads, ocr_threads
 from ml_service.models.ocr import (
     PP_OCRV4_MOBILE,
     PP_OCRV5_MOBILE,
@@ -22,6 +22,8 @@ from ml_service.models.ocr import (
     PP_OCRV6_MEDIUM,
     PP_OCRV6_SMALL,
     PP_OCRV6_TINY,
+    OcrModel,
+    OcrOptions,
     shipped_models,
 )
 from tests.ml.conftest import encode
@@ -203,3 +205,25 @@ def test_ocr_threads_share_the_cores_among_concurrent_inferences(
     assert ocr_threads(make_settings(intra_op_threads=0, max_concurrent=2)) == max(1, cores // 2)
     assert ocr_threads(make_settings(intra_op_threads=0, max_concurrent=1)) == cores
     assert ocr_threads(make_settings(intra_op_threads=0, max_concurrent=cores * 4)) == 1
+
+
+def test_a_lone_request_gets_every_core_and_concurrent_ones_share_them(
+    make_settings: Callable[..., Settings], render: Callable[..., Image.Image]
+) -> None:
+    assert ocr_alone_threads(make_settings(intra_op_threads=0)) == (os.cpu_count() or 1)
+    assert ocr_alone_threads(make_settings(intra_op_threads=1)) is None  # set by hand: kept for every request
+    model = OcrModel(shipped_models()[PP_OCRV5_MOBILE], threads=1, alone_threads=2)
+    model.load()
+
+    def threads(parts: Any) -> int:
+        return int(parts.detector._session.get_session_options().intra_op_num_threads)
+
+    with model._sessions() as alone, model._sessions() as beside:
+        assert (threads(alone), threads(beside)) == (2, 1)
+    with model._sessions() as again:
+        assert threads(again) == 2  # the other request ended: alone again
+    picture = render([(LINE, (30, 30))], size=(520, 110))
+    narrow = OcrModel(shipped_models()[PP_OCRV5_MOBILE], threads=1)
+    narrow.load()
+    assert model.predict(picture, OcrOptions()) == narrow.predict(picture, OcrOptions())
+    assert model.predict(picture, OcrOptions()).text == [LINE]

@@ -2,7 +2,9 @@
 
 import json
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -12,7 +14,10 @@ from PIL import Image
 
 from ml_service.config import Settings
 from ml_service.models.ocr import (
+    DEFAULT_OCR_MODEL,
+    PP_OCRV4_MOBILE,
     PP_OCRV5_MOBILE,
+    PP_OCRV5_SERVER,
     PP_OCRV6_MEDIUM,
     PP_OCRV6_SMALL,
     PP_OCRV6_TIERS,
@@ -23,6 +28,7 @@ from ml_service.models.ocr import (
 from ml_service.service import MlService
 from tests.ml.conftest import encode
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 SIMPLIFIED = "增值税电子普通发票"
 TRADITIONAL = "臺北市信義區市府路"
 
@@ -149,3 +155,25 @@ def test_the_substitution_is_logged_at_start(
     # one line per substituted tier (a record may reach the handler twice, through the root logger too)
     said = {(r.requested, r.model) for r in caplog.records if "nearest PP-OCRv6" in r.getMessage()}
     assert said == {(PP_OCRV6_MEDIUM, PP_OCRV6_SMALL)}
+
+
+def test_the_patched_settings_page_offers_the_catalogs_names() -> None:
+    # ui_snippets are placed as they are (no generation from Python), so this test keeps the list in step.
+    source = (REPOSITORY / "ui_snippets" / "ocr-pipeline" / "utils" / "ocr-models.ts").read_text(
+        encoding="utf-8"
+    )
+    listed = re.search(r"export const ocrModels = \[(.*?)\];", source, flags=re.DOTALL)
+    assert listed is not None
+    items = [item.strip() for item in listed.group(1).split(",") if item.strip()]
+    names = [DEFAULT_OCR_MODEL if item == "defaultOcrModel" else item.strip("'") for item in items]
+    assert re.search(rf"defaultOcrModel = '{DEFAULT_OCR_MODEL}';", source)
+    assert names[0] == DEFAULT_OCR_MODEL
+    assert len(names) == len(set(names)) and set(names) == {
+        PP_OCRV5_MOBILE,
+        PP_OCRV5_SERVER,
+        PP_OCRV4_MOBILE,
+        *PP_OCRV6_TIERS,
+    }
+    # every offered name is answered here: from its files, or (medium) by the nearest PP-OCRv6 tier
+    served = shipped_models()
+    assert all(name in served or nearest_pp_ocrv6(name, served) in served for name in PP_OCRV6_TIERS)

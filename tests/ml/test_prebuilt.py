@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from immich_aio.cli import app
 from ml_service.config import Settings
 from ml_service.models.clip import base as clip_base
+from ml_service.models.clip.names import DEFAULT_CN_CLIP_MODEL
 from ml_service.models.clip.textual import ClipTextualModel
 from ml_service.models.clip.tokenizer import cn_clip_folder
-from ml_service.models.clip_names import DEFAULT_CN_CLIP_MODEL
 from tests.ml.release_server import release_server
 
 # Runs in a fresh interpreter: tokenises, encodes a text and an image from the prebuilt graphs, reports

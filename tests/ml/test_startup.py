@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ml_service.catalogue import ModelCatalogue
 from ml_service.config import Settings
 from ml_service.metrics import Metrics
 from ml_service.models.clip.checkpoint import checkpoint_path
@@ -27,7 +28,7 @@ def test_block_names_models_by_their_state(
         clip_weights_dir=tmp_path, clip_aliases="ViT-B-16__openai=ViT-B-16__cn-clip", preload="ocr"
     )
     checkpoint_path(tmp_path, "ViT-B-16").write_bytes(b"placed by hand")
-    block = startup_block(settings, ModelRegistry(settings, Metrics()))
+    block = startup_block(settings, ModelCatalogue(ModelRegistry(settings, Metrics())))
     lines = block.splitlines()
     assert lines[0].endswith("listening on http://0.0.0.0:3003")
     assert "checkpoint present: ViT-B-16__cn-clip" in block

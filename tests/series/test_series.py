@@ -15,7 +15,7 @@ import pytest
 from unidiff import PatchSet
 
 from db_extension.installer import install_script
-from ml_service.models.clip_names import CN_CLIP_MODELS
+from ml_service.models.clip.names import CN_CLIP_MODELS
 from patcher import manifest, placement, store, store_edit
 from patcher.versions import parse
 

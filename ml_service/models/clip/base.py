@@ -34,7 +34,7 @@ class ClipEncoder(InferenceModel):
     def __init__(
         self,
         model_name: str,
-        architecture: str,
+        release: str,
         weights_dir: Path,
         backend: str,
         threads: int,
@@ -44,7 +44,7 @@ class ClipEncoder(InferenceModel):
         super().__init__(model_name)
         self._fetch_checkpoint = fetch_checkpoint
         self.providers = providers
-        self.architecture = architecture
+        self.release = release
         self.weights_dir = weights_dir
         self.backend = backend
         self.threads = threads
@@ -71,7 +71,7 @@ class ClipEncoder(InferenceModel):
     def _shipped(self) -> ShippedGraph | None:
         if self.backend == "torch":
             return None
-        return shipped_graph(self.weights_dir, self.architecture, self.task, self.backend)
+        return shipped_graph(self.weights_dir, self.release, self.task, self.backend)
 
     def _load(self) -> None:
         shipped = self._shipped()
@@ -86,7 +86,7 @@ class ClipEncoder(InferenceModel):
         if self.backend in ("onnx", "onnx-int8"):
             quantised: Path | None = None
             try:
-                graphs = ensure_onnx_export(self.weights_dir, self.architecture, self.threads)
+                graphs = ensure_onnx_export(self.weights_dir, self.release, self.threads)
                 path = self._graph(graphs)
                 if self.backend == "onnx-int8":
                     quantised, self.int8_cosine = faithful_int8(
@@ -101,7 +101,7 @@ class ClipEncoder(InferenceModel):
                 self._active = "onnx-int8" if quantised else "onnx"
                 self.served_graph = quantised or path
                 return
-        self._torch_model = load_torch_model(self.weights_dir, self.architecture, self.threads)
+        self._torch_model = load_torch_model(self.weights_dir, self.release, self.threads)
         self._active = "torch"
 
     def _unload(self) -> None:
@@ -113,7 +113,7 @@ class ClipEncoder(InferenceModel):
         if self.prebuilt:
             return
         # Checked before a download: hundreds of MB fetched for a model that could not be served.
-        visual, textual, _ = onnx_paths(self.weights_dir, self.architecture)
+        visual, textual, _ = onnx_paths(self.weights_dir, self.release)
         exported = self.backend != "torch" and visual.is_file() and textual.is_file()
         if not exported and not can_export():
             raise NotServable(
@@ -134,7 +134,7 @@ class ClipEncoder(InferenceModel):
         """Whether its graphs were placed without their checkpoint (in an image): nothing to download."""
         if self.backend == "torch":
             return False
-        return self._shipped() is not None or prebuilt_graphs(self.weights_dir, self.architecture) is not None
+        return self._shipped() is not None or prebuilt_graphs(self.weights_dir, self.release) is not None
 
     @property
     def active_backend(self) -> str:

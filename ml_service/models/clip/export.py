@@ -34,9 +34,9 @@ class ExportedGraphs(NamedTuple):
     checkpoint_sha256: str
 
 
-def onnx_paths(weights_dir: Path, architecture: str) -> tuple[Path, Path, Path]:
+def onnx_paths(weights_dir: Path, release: str) -> tuple[Path, Path, Path]:
     """(visual.onnx, textual.onnx, stamp.json) cached next to the checkpoint."""
-    stem = checkpoint_path(weights_dir, architecture).stem
+    stem = checkpoint_path(weights_dir, release).stem
     cache = weights_dir / "onnx"
     return cache / f"{stem}.visual.onnx", cache / f"{stem}.textual.onnx", cache / f"{stem}.stamp.json"
 
@@ -50,14 +50,14 @@ def _checkpoint_stamp(path: Path) -> dict[str, Any]:
     }
 
 
-def prebuilt_graphs(weights_dir: Path, architecture: str) -> ExportedGraphs | None:
+def prebuilt_graphs(weights_dir: Path, release: str) -> ExportedGraphs | None:
     """Graphs exported elsewhere (an image build) and placed without their checkpoint, if complete.
 
     They are served as they are: with no checkpoint there is nothing to compare them with, and a
     torch-free runtime could not export again anyway.
     """
-    visual, textual, stamp_file = onnx_paths(weights_dir, architecture)
-    if checkpoint_path(weights_dir, architecture).is_file() or not (visual.is_file() and textual.is_file()):
+    visual, textual, stamp_file = onnx_paths(weights_dir, release)
+    if checkpoint_path(weights_dir, release).is_file() or not (visual.is_file() and textual.is_file()):
         return None
     with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
         stamp = json.loads(stamp_file.read_text())
@@ -71,13 +71,13 @@ def can_export() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "onnx", "cn_clip"))
 
 
-def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> ExportedGraphs:
+def ensure_onnx_export(weights_dir: Path, release: str, threads: int) -> ExportedGraphs:
     """Export both encoders to ONNX once per checkpoint content; later calls reuse the cached files."""
-    prebuilt = prebuilt_graphs(weights_dir, architecture)
+    prebuilt = prebuilt_graphs(weights_dir, release)
     if prebuilt is not None:
         return prebuilt
-    visual, textual, stamp_file = onnx_paths(weights_dir, architecture)
-    checkpoint = require_checkpoint(weights_dir, architecture)
+    visual, textual, stamp_file = onnx_paths(weights_dir, release)
+    checkpoint = require_checkpoint(weights_dir, release)
     with _export_locks(checkpoint):
         stamp = _checkpoint_stamp(checkpoint)
         graphs = ExportedGraphs(visual, textual, str(stamp["sha256"]))
@@ -85,8 +85,8 @@ def ensure_onnx_export(weights_dir: Path, architecture: str, threads: int) -> Ex
             with contextlib.suppress(ValueError, OSError):
                 if json.loads(stamp_file.read_text()) == stamp:
                     return graphs
-        log.info("exporting Chinese-CLIP to ONNX", extra={"model": architecture, "dir": str(visual.parent)})
-        export_onnx(load_torch_model(weights_dir, architecture, threads), architecture, visual, textual)
+        log.info("exporting Chinese-CLIP to ONNX", extra={"model": release, "dir": str(visual.parent)})
+        export_onnx(load_torch_model(weights_dir, release, threads), release, visual, textual)
         stamp_file.write_text(json.dumps(stamp))
     return graphs
 
@@ -130,7 +130,7 @@ def encode_image_class_token_only(visual: Any, image: Any) -> Any:
     return embedding @ visual.proj if visual.proj is not None else embedding
 
 
-def export_onnx(model: Any, architecture: str, visual_path: Path, textual_path: Path) -> None:
+def export_onnx(model: Any, release: str, visual_path: Path, textual_path: Path) -> None:
     """Trace the image and text encoders into two ONNX graphs (dynamic batch; dynamic text length)."""
     # torch and cn_clip cost ~5 s and ~1 GB RSS to import (measured), which only an export should pay.
     import torch
@@ -155,7 +155,7 @@ def export_onnx(model: Any, architecture: str, visual_path: Path, textual_path: 
             return self.clip.encode_text(text)  # type: ignore[no-any-return]
 
     visual_path.parent.mkdir(parents=True, exist_ok=True)
-    resolution = input_resolution(architecture)
+    resolution = input_resolution(release)
     sample_image = torch.zeros(1, 3, resolution, resolution)
     # The token axis is dynamic, so a padded sample traces the same graph as the service's unpadded
     # tokens (checked: identical ONNX graphs).

@@ -22,21 +22,21 @@ class ShippedGraph:
     int8_cosine: float | None
 
 
-def manifest_path(weights_dir: Path, architecture: str) -> Path:
-    visual, _, _ = onnx_paths(weights_dir, architecture)
+def manifest_path(weights_dir: Path, release: str) -> Path:
+    visual, _, _ = onnx_paths(weights_dir, release)
     return visual.with_name(visual.name.replace(".visual.onnx", ".shipped.json"))
 
 
-def shipped_graph(weights_dir: Path, architecture: str, task: str, backend: str) -> ShippedGraph | None:
+def shipped_graph(weights_dir: Path, release: str, task: str, backend: str) -> ShippedGraph | None:
     """The shipped graph of `task` that `backend` may serve: onnx-int8 takes the guard's choice (int8, or
     fp32 where int8 strayed), onnx takes only an fp32 graph. None without a manifest or its file."""
     with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
-        manifest = json.loads(manifest_path(weights_dir, architecture).read_text())
+        manifest = json.loads(manifest_path(weights_dir, release).read_text())
         if manifest["revision"] != EXPORT_REVISION:
             return None
         entry = manifest["encoders"][task]
         graph = ShippedGraph(
-            manifest_path(weights_dir, architecture).with_name(entry["file"]),
+            manifest_path(weights_dir, release).with_name(entry["file"]),
             str(entry["backend"]),
             None if entry.get("int8Cosine") is None else float(entry["int8Cosine"]),
         )
@@ -45,13 +45,13 @@ def shipped_graph(weights_dir: Path, architecture: str, task: str, backend: str)
     return None
 
 
-def write_manifest(target: Path, architecture: str, served: dict[str, ShippedGraph]) -> Path:
+def write_manifest(target: Path, release: str, served: dict[str, ShippedGraph]) -> Path:
     """Record, in `target` (a weights directory), which graph serves each encoder task."""
     encoders = {
         task: {"file": graph.path.name, "backend": graph.backend, "int8Cosine": graph.int8_cosine}
         for task, graph in served.items()
     }
-    path = manifest_path(target, architecture)
+    path = manifest_path(target, release)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"revision": EXPORT_REVISION, "encoders": encoders}, indent=1))
     return path

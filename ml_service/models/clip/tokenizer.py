@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ml_service.models.errors import NotServable
+
 _loading = threading.Lock()
 
 
@@ -22,7 +24,7 @@ def cn_clip_folder() -> Path:
     """Where the cn_clip package is installed (found, not imported)."""
     spec = importlib.util.find_spec("cn_clip")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("cn_clip is not installed: the Chinese-CLIP tokenizer comes from it")
+        raise NotServable("cn_clip is not installed: the Chinese-CLIP tokenizer comes from it")
     return Path(next(iter(spec.submodule_search_locations))) / "clip"
 
 
@@ -31,7 +33,7 @@ def _module() -> ModuleType:
     path = cn_clip_folder() / "bert_tokenizer.py"
     spec = importlib.util.spec_from_file_location("ml_service_cn_clip_bert_tokenizer", path)
     if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load cn_clip's tokenizer from {path}")
+        raise NotServable(f"cannot load cn_clip's tokenizer from {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -48,13 +48,13 @@ class ClipVisualModel(ClipEncoder):
     int8_recipe = VISUAL_INT8
 
     def predict(self, image: Image.Image) -> NDArray[np.float32]:
-        return self._run(preprocess_image(image, input_resolution(self.architecture)))
+        return self._run(preprocess_image(image, input_resolution(self.release)))
 
     def _graph(self, graphs: ExportedGraphs) -> Path:
         return graphs.visual
 
     def _probe_inputs(self) -> list[NDArray[Any]]:
-        resolution = input_resolution(self.architecture)
+        resolution = input_resolution(self.release)
         return [preprocess_image(picture, resolution) for picture in probe_pictures()]
 
     def _encode_torch(self, model: Any, batch: Any) -> Any:

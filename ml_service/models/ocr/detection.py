@@ -43,10 +43,12 @@ class TextDetector:
         resized = image.resize((resized_w, resized_h), resample=Image.Resampling.LANCZOS)
         # Immich's own server feeds the detector (x - 0.5) / 127.5, not PP-OCR's x / 127.5 - 1: the same
         # graph then draws the same boxes as upstream's, which read the clean print of the corpus better.
-        bgr = np.asarray(resized, dtype=np.float32)[:, :, ::-1]
-        tensor = ((bgr - _IMMICH_MEAN) / _HALF_RANGE).transpose(2, 0, 1)[np.newaxis]
-        tensor = np.ascontiguousarray(tensor, dtype=np.float32)
-        prediction = self._session.run(None, {self._input: tensor})[0]
+        # One copy (channels first, BGR, float) then arithmetic in place: the same values as the plain
+        # expression at about a third of its cost, which made up a tenth of a request's CPU.
+        tensor = np.ascontiguousarray(np.asarray(resized)[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
+        tensor -= _IMMICH_MEAN
+        tensor /= _HALF_RANGE
+        prediction = self._session.run(None, {self._input: tensor[np.newaxis]})[0]
         # A fresh post-processor per call: its threshold is mutable state concurrent requests would share.
         post = DBPostProcess(
             thresh=_BINARY_THRESHOLD,

@@ -1,5 +1,8 @@
 """The OCR model Immich asks for: detection, optional direction classification and recognition in one."""
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +67,7 @@ class OcrModel(InferenceModel):
         files: OcrModelFiles,
         *,
         threads: int = 0,
+        alone_threads: int | None = None,
         use_cuda: bool = False,
         spinning: bool = False,
         rec_batch: int = DEFAULT_BATCH,
@@ -72,33 +76,62 @@ class OcrModel(InferenceModel):
         super().__init__(files.name)
         self.files = files
         self._session = SessionSettings(threads, use_cuda, spinning)
+        # A request read while no other is under way gets sessions of its own with more threads: the
+        # cores the concurrent case divides among requests would otherwise idle.
+        self._alone_session = None
+        if alone_threads is not None and alone_threads > threads > 0:
+            self._alone_session = SessionSettings(alone_threads, use_cuda, spinning)
         self._rec_batch = rec_batch
         self._angle = angle_classification and files.classification is not None
         self._parts: _Parts | None = None
+        self._alone_parts: _Parts | None = None
+        self._reading = 0
+        self._reading_lock = threading.Lock()
 
     def describe(self) -> dict[str, str]:
         """What serves this name: the files, their wheel, and whether upside-down lines are turned."""
         return {**self.files.describe(), "angle_classification": "on" if self._angle else "off"}
 
-    def _load(self) -> None:
-        files, session = self.files, self._session
+    def _build(self, session: SessionSettings) -> _Parts:
+        files = self.files
         classifier = None
         if self._angle and files.classification is not None:
             classifier = AngleClassifier(files.classification, session)
-        self._parts = _Parts(
+        return _Parts(
             TextDetector(files.detection, session),
             TextRecognizer(files.recognition, files.dictionary, session, self._rec_batch),
             classifier,
         )
 
+    def _load(self) -> None:
+        self._parts = self._build(self._session)
+        if self._alone_session is not None:
+            self._alone_parts = self._build(self._alone_session)
+
     def _unload(self) -> None:
-        self._parts = None
+        self._parts = self._alone_parts = None
+
+    @contextmanager
+    def _sessions(self) -> Iterator[_Parts]:
+        """The sessions for one request: the many-threaded ones when no other request is being read."""
+        with self._reading_lock:
+            self._reading += 1
+            alone = self._reading == 1
+        try:
+            parts = (self._alone_parts if alone else None) or self._parts
+            if parts is None:
+                raise RuntimeError("OCR model used before load()")
+            yield parts
+        finally:
+            with self._reading_lock:
+                self._reading -= 1
 
     def predict(self, image: Image.Image, options: OcrOptions) -> OcrResult:
         """Detect and recognise text in an RGB image; thresholds come from the request options."""
-        parts = self._parts
-        if parts is None:
-            raise RuntimeError("OCR model used before load()")
+        with self._sessions() as parts:
+            return self._read(parts, image, options)
+
+    def _read(self, parts: _Parts, image: Image.Image, options: OcrOptions) -> OcrResult:
         width, height = image.size
         result = OcrResult([], [], [], [])
         if min(width, height) < _MIN_SIDE:

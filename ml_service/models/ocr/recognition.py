@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode  # type: ignore[import-untyped]
 
+from ml_service.models.errors import NotServable
 from ml_service.models.ocr.session import SessionSettings, ocr_session
 
 LINE_HEIGHT = 48
@@ -39,7 +40,7 @@ class TextRecognizer:
         classes = self._session.get_outputs()[0].shape[-1]
         characters = len(self._decode.character)
         if isinstance(classes, int) and classes != characters:
-            raise ValueError(
+            raise NotServable(
                 f"{path.name} predicts {classes} classes but {dictionary.name} gives {characters} "
                 "(with blank and space): the dictionary does not belong to this model"
             )

@@ -7,6 +7,10 @@ describe('getOcrModelOptions', () => {
     expect(getOcrModelOptions().map(({ value }) => value)).toEqual(ocrModels);
   });
 
+  it('offers the PP-OCRv6 tiers of Immich v3.3', () => {
+    expect(ocrModels).toEqual(expect.arrayContaining(['PP-OCRv6_tiny', 'PP-OCRv6_small', 'PP-OCRv6_medium']));
+  });
+
   it('uses the model name as the option text', () => {
     for (const option of getOcrModelOptions()) {
       expect(option.text).toBe(option.value);
