@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ml_service.models.clip.names import CN_CLIP_MODELS
+from ml_service.models.clip.names import CLIP_MODELS
 from patcher import generate, gitops, manifest
 from patcher.errors import PatcherError
 
@@ -23,10 +23,10 @@ def generate_command(
         str, typer.Option("--source", help="Upstream Immich git repository.")
     ] = gitops.UPSTREAM_URL,
 ) -> None:
-    """Remake patches/generated/: the Chinese-CLIP model table, and with --series the OpenAPI spec + SDK."""
+    """Remake patches/generated/: the CLIP model table, and with --series the OpenAPI spec + SDK."""
     try:
         shipped = manifest.load()
-        written = [generate.generate_clip_models(shipped, source, CN_CLIP_MODELS, console.print)]
+        written = [generate.generate_clip_models(shipped, source, CLIP_MODELS, console.print)]
         for name in series_names or []:
             written.append(generate.generate_openapi(shipped, source, shipped.by_name(name), console.print))
     except PatcherError as error:

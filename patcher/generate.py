@@ -28,12 +28,15 @@ CONSTANTS = "server/src/constants.ts"
 SPEC = "open-api/immich-openapi-specs.json"
 CLIP_HEADER = (
     "Description: register the Chinese-CLIP model names served by immich-aio's ML service\n"
-    " <arch>__cn-clip with their embedding sizes in CLIP_MODEL_INFO, so an admin can pick one and Immich\n"
-    " resizes the smart_search vector column itself.\n"
+    " <arch>__cn-clip and QA-CLIP-ViT-B-16 with their embedding sizes in CLIP_MODEL_INFO, so an admin can\n"
+    " pick one and Immich resizes the smart_search vector column itself.\n"
     "Author: immich-aio\n"
     "Forwarded: not-needed\n"
 )
-CLIP_COMMENT = "  // Chinese-CLIP (OFA-Sys), served by immich-aio's ML service under these names\n"
+CLIP_COMMENT = (
+    "  // Chinese-CLIP (OFA-Sys) and QA-CLIP (TencentARC), "
+    "served by immich-aio's ML service under these names\n"
+)
 
 Say = Callable[[str], None]
 

@@ -43,6 +43,7 @@ describe('immich-aio Chinese-CLIP settings', () => {
   it('should send the script conversion to a Chinese-CLIP model only', () => {
     expect(chineseClipTextConversion({ modelName: 'ViT-B-16__cn-clip', textConversion: 'tw2sp' })).toBe('tw2sp');
     expect(chineseClipTextConversion({ modelName: 'ViT-B-16__cn-clip', textConversion: 'off' })).toBe('off');
+    expect(chineseClipTextConversion({ modelName: 'QA-CLIP-ViT-B-16', textConversion: 't2s' })).toBe('t2s');
     expect(chineseClipTextConversion({ modelName: 'ViT-B-32__openai', textConversion: 't2s' })).toBeUndefined();
   });
 });

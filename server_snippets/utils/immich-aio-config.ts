@@ -5,13 +5,14 @@
 // stock Immich ignores; the patched server reads it back. When a stock server saves the settings, that
 // key is dropped and whatever was chosen there stays chosen.
 
-/** Chinese-CLIP model -> the upstream model of the same embedding size that stands in for it. */
+/** Chinese-CLIP (and QA-CLIP) model -> the upstream model of the same embedding size that stands in for it. */
 export const CHINESE_CLIP_STAND_INS: Readonly<Record<string, string>> = {
   'RN50__cn-clip': 'RN50__openai',
   'ViT-B-16__cn-clip': 'ViT-B-16__openai',
   'ViT-L-14__cn-clip': 'ViT-L-14__openai',
   'ViT-L-14-336__cn-clip': 'ViT-L-14-336__openai',
   'ViT-H-14__cn-clip': 'ViT-H-14__laion2b-s32b-b79k',
+  'QA-CLIP-ViT-B-16': 'ViT-B-16__openai',
 };
 
 /** Where the stored settings keep the Chinese-CLIP name behind its stand-in. */
@@ -58,4 +59,4 @@ export const loadImmichAioClipModel = <T>(stored: T): T => {
  * it does not know, so any other model gets none (and reads the query as typed).
  */
 export const chineseClipTextConversion = (clip: { modelName: string; textConversion?: string }): string | undefined =>
-  clip.modelName.endsWith('__cn-clip') ? clip.textConversion : undefined;
+  clip.modelName in CHINESE_CLIP_STAND_INS ? clip.textConversion : undefined;

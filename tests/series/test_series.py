@@ -15,7 +15,7 @@ import pytest
 from unidiff import PatchSet
 
 from db_extension.installer import install_script
-from ml_service.models.clip.names import CN_CLIP_MODELS
+from ml_service.models.clip.names import CLIP_MODELS
 from patcher import manifest, placement, store, store_edit
 from patcher.versions import parse
 
@@ -278,10 +278,10 @@ def test_the_ranking_code_scores_only_through_the_db_extension_functions(series:
 def test_the_chinese_clip_models_match_what_ml_service_serves(series: manifest.Series) -> None:
     registered = {}
     for line in added_lines(series, "server/src/constants.ts"):
-        match = re.match(r"^\s*'?([\w.-]+__cn-clip)'?: \{ dimSize: (\d+) \},$", line)
+        match = re.match(r"^\s*'?([\w.-]+)'?: \{ dimSize: (\d+) \},$", line)
         if match:
             registered[match.group(1)] = int(match.group(2))
-    assert registered == CN_CLIP_MODELS
+    assert registered == CLIP_MODELS
 
 
 @by_name
@@ -363,9 +363,9 @@ def test_the_web_menus_mount_the_snippet_in_the_viewer_and_the_selections(series
 @by_name
 def test_every_chinese_clip_model_has_a_stand_in_a_stock_immich_knows(series: manifest.Series) -> None:
     config = (ROOT / "server_snippets" / "utils" / "immich-aio-config.ts").read_text(encoding="utf-8")
-    stand_ins = dict(re.findall(r"^  '([\w.-]+__cn-clip)': '([\w.-]+)',$", config, flags=re.MULTILINE))
-    assert stand_ins.keys() == CN_CLIP_MODELS.keys()
-    assert not [name for name in stand_ins.values() if name.endswith("__cn-clip")]
+    stand_ins = dict(re.findall(r"^  '([\w.-]+)': '([\w.-]+)',$", config, flags=re.MULTILINE))
+    assert stand_ins.keys() == CLIP_MODELS.keys()
+    assert not [name for name in stand_ins.values() if name in CLIP_MODELS]
     stored = added_lines(series, "server/src/utils/config.ts")
     assert any("storeImmichAioClipModel(partialConfig)" in line for line in stored)
     assert any("loadImmichAioClipModel(await metadataRepo.get(" in line for line in stored)
