@@ -85,7 +85,7 @@ def recover(tree: Path) -> str | None:
     return f"an interrupted revert was finished: the tree is back to upstream {journal.immich_version}"
 
 
-def _applies(tree: Path, patch: PatchFile, *, reverse: bool = False) -> bool:
+def applies_exactly(tree: Path, patch: PatchFile, *, reverse: bool = False) -> bool:
     """Whether `git apply` (or its reverse) would succeed exactly, without touching the tree."""
     flags = ["--check", "--whitespace=nowarn", *(["--reverse"] if reverse else [])]
     return gitops.run(tree, "apply", *flags, "-", stdin=patch.text(), check=False).returncode == 0
@@ -109,7 +109,7 @@ def against_base(tree: Path, text: str, base: str) -> str:
 
 
 def _apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
-    if _applies(tree, patch):
+    if applies_exactly(tree, patch):
         gitops.run(tree, "apply", "--whitespace=nowarn", "-", stdin=patch.text())
         return "clean"
     before = Snapshot.capture(tree, touched_paths(patch.text()))
@@ -126,9 +126,9 @@ def _apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
     raise PatchConflict(patch.name, explain(tree, patch.name, patch.text()), output)
 
 
-def _reverse_applies(tree: Path, patches: list[PatchFile]) -> bool:
+def _reverseapplies_exactly(tree: Path, patches: list[PatchFile]) -> bool:
     """True when every patch can be reversed, i.e. the tree already carries them all."""
-    return bool(patches) and all(_applies(tree, p, reverse=True) for p in patches)
+    return bool(patches) and all(applies_exactly(tree, p, reverse=True) for p in patches)
 
 
 def apply_series(
@@ -156,7 +156,7 @@ def apply_series(
             f"{tree} is already patched ({state.tool}, series {state.series}) with a different version of "
             "the series; run `immich-aio revert` first, then patch again"
         )
-    if _reverse_applies(tree, patches) and all((tree / p.dest).exists() for p in placements):
+    if _reverseapplies_exactly(tree, patches) and all((tree / p.dest).exists() for p in placements):
         return ApplyOutcome(tree, series.name, tag, True, recovered=recovered)
     dirty = gitops.dirty_files(tree)
     if dirty and not force:
@@ -245,9 +245,9 @@ def status(tree: Path, series: Series | None, root: Path | None = None, tag: str
     methods = {p.name: p.method for p in state.patches} if state else {}
     results = []
     for patch in patches:
-        if _applies(tree, patch, reverse=True):
+        if applies_exactly(tree, patch, reverse=True):
             results.append(PatchStatus(patch.name, "applied", methods.get(patch.name)))
-        elif _applies(tree, patch):
+        elif applies_exactly(tree, patch):
             results.append(PatchStatus(patch.name, "not applied"))
         else:
             results.append(PatchStatus(patch.name, "conflicts", methods.get(patch.name)))

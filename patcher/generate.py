@@ -18,8 +18,8 @@ from pathlib import Path
 from patcher import gitops, node, placement
 from patcher.errors import PatcherError
 from patcher.manifest import Manifest, Series
-from patcher.npm_lock import settle_native_packages
 from patcher.store import GENERATED, split_patch
+from patcher.verify import settle_native
 from patcher.verify_plan import workspace_packages_to_build
 
 CLIP_EDIT = "0005-chinese-clip-models.patch"
@@ -83,24 +83,6 @@ def _run(command: list[str], cwd: Path, toolchain: node.Toolchain, log: Path) ->
         done = subprocess.run(command, cwd=cwd, env=toolchain.env(), stdout=sink, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise PatcherError(f"`{shlex.join(command)}` failed in {cwd.name}; see {log}")
-
-
-def _settle_native(folder: Path, toolchain: node.Toolchain, log: Path) -> None:
-    """Native packages an `npm ci --ignore-scripts` left unbuilt (bcrypt, which the spec's app loads) are
-    built from source, as `verify` does."""
-
-    def loads(name: str) -> bool:
-        probe = [str(toolchain.node), "-e", "require(process.argv[1])", name]
-        return subprocess.run(probe, cwd=folder, env=toolchain.env(), capture_output=True).returncode == 0
-
-    def rebuild(name: str) -> bool:
-        try:
-            _run([*toolchain.command, "rebuild", name, "--build-from-source"], folder, toolchain, log)
-        except PatcherError:
-            return False
-        return loads(name)
-
-    settle_native_packages(folder, loads, rebuild)
 
 
 def oazapfts_flags(tree: Path) -> list[str]:
@@ -173,7 +155,7 @@ def generate_openapi(manifest: Manifest, source: str, series: Series, say: Say) 
                 dlx = [*pm, "dlx", f"oazapfts@{version}"]
             else:
                 _run([*pm, "ci", "--ignore-scripts"], tree / "server", toolchain, log)
-                _settle_native(tree / "server", toolchain, log)
+                settle_native(toolchain, tree / "server", log)  # bcrypt, which the spec's app loads
                 dlx = [*pm, "exec", "--yes", f"--package=oazapfts@{version}", "--", "oazapfts"]
             say(f"{series.name}: building the server and writing the spec")
             for folder in packages:

@@ -84,8 +84,7 @@ def start(manifest: Manifest, source: str, tag: str, tree: Path, series: Series)
 
 def _apply(tree: Path, patch: PatchFile, base: str) -> str | None:
     """Apply one edit; None when it landed, else the diagnosis (conflict markers stay in the tree)."""
-    exact = gitops.run(tree, "apply", "--check", "--whitespace=nowarn", "-", stdin=patch.text(), check=False)
-    if exact.returncode == 0:
+    if engine.applies_exactly(tree, patch):
         gitops.run(tree, "apply", "--whitespace=nowarn", "-", stdin=patch.text())
         return None
     diagnosis = str(PatchConflict(patch.name, explain(tree, patch.name, patch.text())))
@@ -109,8 +108,9 @@ def advance(manifest: Manifest, tree: Path, state: PortState) -> str | None:
         state.done.append(state.pending)
         state.pending = None
         state.save(tree)
+    taken = series.store.edits(state.tag)
     for patch in series.patches(series.base):
-        if patch.name in state.done or not _takes(manifest, series, patch.name, state.tag):
+        if patch.name in state.done or patch.name not in taken:
             continue
         problem = _apply(tree, patch, series.base)
         if problem is not None:
@@ -121,10 +121,6 @@ def advance(manifest: Manifest, tree: Path, state: PortState) -> str | None:
         state.done.append(patch.name)
         state.save(tree)
     return None
-
-
-def _takes(manifest: Manifest, series: Series, name: str, tag: str) -> bool:
-    return name in series.store.edits(tag)
 
 
 def _edit_commit(tree: Path, name: str) -> str:

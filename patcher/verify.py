@@ -264,19 +264,7 @@ def _npm_install_as_far_as_possible(
             result, left_out[step.cwd], note = retried
             notes.append(note)
     if result.status == "passed":
-        folder = tree / step.cwd
-
-        def rebuild(name: str) -> bool:
-            command = (*toolchain.command, "rebuild", name, "--build-from-source")
-            with Path(result.log).open("a", encoding="utf-8") as sink:
-                sink.write(f"\n$ {' '.join(command)}\n")
-                sink.flush()
-                done = subprocess.run(command, cwd=folder, env=toolchain.env(), stdout=sink, stderr=sink)
-            return done.returncode == 0 and node_loads(toolchain, folder, name)
-
-        removed, rebuilt = settle_native_packages(
-            folder, lambda name: node_loads(toolchain, folder, name), rebuild
-        )
+        removed, rebuilt = settle_native(toolchain, tree / step.cwd, Path(result.log))
         if removed:
             notes.append(f"removed {', '.join(removed)}: optional, its native part not built (as npm does)")
         if rebuilt:
@@ -284,6 +272,21 @@ def _npm_install_as_far_as_possible(
     if notes:
         result.detail = "; ".join([*notes, result.detail] if result.detail else notes)
     return result
+
+
+def settle_native(toolchain: Toolchain, folder: Path, log: Path) -> tuple[list[str], list[str]]:
+    """After `npm ci --ignore-scripts` in `folder`: (removed, rebuilt) native packages, each rebuilt from
+    source with its output appended to `log` (patcher.npm_lock.settle_native_packages decides which)."""
+
+    def rebuild(name: str) -> bool:
+        command = (*toolchain.command, "rebuild", name, "--build-from-source")
+        with log.open("a", encoding="utf-8") as sink:
+            sink.write(f"\n$ {' '.join(command)}\n")
+            sink.flush()
+            done = subprocess.run(command, cwd=folder, env=toolchain.env(), stdout=sink, stderr=sink)
+        return done.returncode == 0 and node_loads(toolchain, folder, name)
+
+    return settle_native_packages(folder, lambda name: node_loads(toolchain, folder, name), rebuild)
 
 
 def node_loads(toolchain: Toolchain, folder: Path, name: str) -> bool:
