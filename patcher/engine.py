@@ -7,6 +7,7 @@ revert, and says which.
 """
 
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -126,9 +127,28 @@ def _apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
     raise PatchConflict(patch.name, explain(tree, patch.name, patch.text()), output)
 
 
+def stacked(tree: Path, patches: list[PatchFile], *, reverse: bool = False) -> set[str]:
+    """The patches that apply exactly to the tree as it is on disk, each judged on top of those before it
+    (reverse: undone last first), in a scratch index: an edit may build on an earlier edit's lines."""
+    flags = ["--cached", "--whitespace=nowarn", *(["--reverse"] if reverse else [])]
+    with tempfile.TemporaryDirectory(prefix="immich-aio-index-") as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        gitops.run(tree, "read-tree", "HEAD", env=env)
+        gitops.run(tree, "add", "-A", env=env)
+        fits = set()
+        for patch in reversed(patches) if reverse else patches:
+            if gitops.run(
+                tree, "apply", "--check", *flags, "-", stdin=patch.text(), check=False, env=env
+            ).returncode:
+                continue
+            gitops.run(tree, "apply", *flags, "-", stdin=patch.text(), env=env)
+            fits.add(patch.name)
+    return fits
+
+
 def _reverseapplies_exactly(tree: Path, patches: list[PatchFile]) -> bool:
     """True when every patch can be reversed, i.e. the tree already carries them all."""
-    return bool(patches) and all(applies_exactly(tree, p, reverse=True) for p in patches)
+    return bool(patches) and stacked(tree, patches, reverse=True) == {p.name for p in patches}
 
 
 def apply_series(
@@ -244,10 +264,11 @@ def status(tree: Path, series: Series | None, root: Path | None = None, tag: str
     patches = series.patches(state.immich_version if state else tag) if series else []
     methods = {p.name: p.method for p in state.patches} if state else {}
     results = []
+    carried, missing = stacked(tree, patches, reverse=True), stacked(tree, patches)
     for patch in patches:
-        if applies_exactly(tree, patch, reverse=True):
+        if patch.name in carried:
             results.append(PatchStatus(patch.name, "applied", methods.get(patch.name)))
-        elif applies_exactly(tree, patch):
+        elif patch.name in missing:
             results.append(PatchStatus(patch.name, "not applied"))
         else:
             results.append(PatchStatus(patch.name, "conflicts", methods.get(patch.name)))

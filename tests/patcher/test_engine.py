@@ -8,6 +8,7 @@ import pytest
 from patcher import engine, gitops, manifest
 from patcher.errors import DirtyTree, PatchConflict, PatcherError
 from patcher.manifest import Manifest
+from patcher.store import PatchFile
 
 from .conftest import Upstream, git, tree_fingerprint
 
@@ -202,3 +203,30 @@ def test_a_changed_series_is_not_taken_for_the_applied_one(
     apply(tree, changed, "v3.1.0")
     assert (tree / "server/src/aio.sql").read_text() == "select 2;\n"
     assert engine.status(tree, series, root).up_to_date is True
+
+
+def test_an_edit_built_on_an_earlier_one_is_judged_after_it(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    git(tree, "init", "-q")
+    (tree / "config.ts").write_text("a\nb\nc\n")
+    git(tree, "add", "-A")
+    git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "upstream")
+    first = PatchFile("0001.patch", DIFF_HEAD + "@@ -1,2 +1,3 @@\n a\n+hybrid\n b\n", ())
+    # 0018 changes a line only 0001 writes: alone, it does not apply to upstream
+    second = PatchFile("0018.patch", DIFF_HEAD + "@@ -2,2 +2,3 @@\n hybrid\n+conversion\n b\n", ())
+    assert not engine.applies_exactly(tree, second)
+    assert engine.stacked(tree, [first, second]) == {"0001.patch", "0018.patch"}
+    assert engine.stacked(tree, [first, second], reverse=True) == set()
+    for patch in (first, second):
+        gitops.run(tree, "apply", "-", stdin=patch.text())
+    assert (tree / "config.ts").read_text() == "a\nhybrid\nconversion\nb\nc\n"
+    assert engine.stacked(tree, [first, second], reverse=True) == {"0001.patch", "0018.patch"}
+    assert engine.stacked(tree, [first, second]) == set()
+    # and with the later edit undone by hand, only the earlier one is carried
+    (tree / "config.ts").write_text("a\nhybrid\nb\nc\n")
+    assert engine.stacked(tree, [first, second], reverse=True) == {"0001.patch"}
+    assert engine.stacked(tree, [first, second]) == {"0018.patch"}
+
+
+DIFF_HEAD = "diff --git a/config.ts b/config.ts\n--- a/config.ts\n+++ b/config.ts\n"

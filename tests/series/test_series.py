@@ -161,17 +161,14 @@ def test_every_patch_parses_and_only_edits_files_inside_the_tree(series: manifes
 
 
 @by_name
-def test_patches_edit_disjoint_files_and_never_a_placed_file(series: manifest.Series) -> None:
+def test_patches_never_edit_a_placed_file(series: manifest.Series) -> None:
+    # Edits may share a file (0018 builds on 0001's config lines): the engine applies and judges them in
+    # `series` order (tests/patcher/test_engine.py), so only placed files are off limits.
     sets = patch_sets(series)
     placed = {p.dest for p in series.placements(SHIPPED.root)}
-    for tag in releases(series):  # variants for different releases may edit the same file
-        owners: dict[str, str] = {}
-        for patch in series.patches(tag):
-            for patched in sets[patch.name]:
-                clash = f"{tag} {patched.path}: {owners.get(patched.path)} and {patch.name}"
-                assert patched.path not in owners, clash
-                owners[patched.path] = patch.name
-        assert not placed & set(owners)
+    for tag in releases(series):
+        edited = {patched.path for patch in series.patches(tag) for patched in sets[patch.name]}
+        assert edited and not placed & edited
 
 
 @by_name
