@@ -100,7 +100,8 @@ class Series:
         return result
 
     def placements(self, root: Path, tag: str | None = None) -> list[Placement]:
-        """The files place.toml puts into `tag`'s tree (default: the base's), in file order."""
+        """The files place.toml puts into `tag`'s tree (default: the base's), in file order. A `source` and
+        `dest` ending in `/` place every file of a folder, each named `prefix` + its name (less `.j2`)."""
         result = []
         for entry in _entries(self.folder / "place.toml", "place"):
             if not applies(entry, tag or self.base, "place.toml"):
@@ -111,14 +112,28 @@ class Series:
                 raise ManifestError(f"place.toml entry lacks {missing}") from None
             if dest.startswith("/") or ".." in Path(dest).parts:
                 raise ManifestError(f"place.toml dest {dest!r} must stay inside the tree")
-            path = root / source
-            if not path.is_file():
-                raise ManifestError(f"place.toml source {source} does not exist")
             merge = entry.get("merge")
             if merge not in (None, "strings"):
                 raise ManifestError(f"place.toml merge {merge!r}: only 'strings' is known")
-            result.append(Placement(path, dest, bool(entry.get("render", False)), strings=merge == "strings"))
+            render = bool(entry.get("render", False))
+            for path, target in _expand(root, source, dest, str(entry.get("prefix", ""))):
+                result.append(Placement(path, target, render, strings=merge == "strings"))
         return result
+
+
+def _expand(root: Path, source: str, dest: str, prefix: str) -> list[tuple[Path, str]]:
+    """(source file, destination) pairs of one place.toml entry: one file, or each file of a folder."""
+    path = root / source
+    if source.endswith("/") != dest.endswith("/"):
+        raise ManifestError(f"place.toml: {source} and {dest} must both name a folder (end in /) or a file")
+    if not source.endswith("/"):
+        if not path.is_file():
+            raise ManifestError(f"place.toml source {source} does not exist")
+        return [(path, dest)]
+    files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else []
+    if not files:
+        raise ManifestError(f"place.toml source {source} is not a folder holding files")
+    return [(f, dest + prefix + f.name.removesuffix(".j2")) for f in files]
 
 
 #: What a Series holds until the store (which needs every series' releases) exists.

@@ -108,6 +108,31 @@ def test_series_entries_must_exist_and_placements_stay_inside_the_tree(tmp_path:
         series.placements(root)
 
 
+def test_a_folder_entry_places_each_of_its_files_under_a_prefix(tmp_path: Path) -> None:
+    root = _root(tmp_path, GOOD)
+    folder = root / "ui_snippets" / "settings"
+    folder.mkdir(parents=True)
+    (folder / "Hybrid.svelte.j2").write_text("h")
+    (folder / "Conversion.svelte.j2").write_text("c")
+    place = root / "patches" / "place.toml"
+    place.write_text(
+        '[[place]]\nsource = "ui_snippets/settings/"\ndest = "web/admin/"\nprefix = "Aio"\nrender = true\n'
+    )
+    placed = manifest.load(root).by_name("s").placements(root)
+    assert [(p.source.name, p.dest, p.render) for p in placed] == [
+        ("Conversion.svelte.j2", "web/admin/AioConversion.svelte", True),
+        ("Hybrid.svelte.j2", "web/admin/AioHybrid.svelte", True),
+    ]
+    place.write_text('[[place]]\nsource = "ui_snippets/settings/"\ndest = "web/admin/One.svelte"\n')
+    with pytest.raises(ManifestError, match="must both name a folder"):
+        manifest.load(root).by_name("s").placements(root)
+    (folder / "Hybrid.svelte.j2").unlink()
+    (folder / "Conversion.svelte.j2").unlink()
+    place.write_text('[[place]]\nsource = "ui_snippets/settings/"\ndest = "web/admin/"\n')
+    with pytest.raises(ManifestError, match="not a folder holding files"):
+        manifest.load(root).by_name("s").placements(root)
+
+
 def section(path: str, line: str) -> str:
     return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-old\n+{line}\n"
 
