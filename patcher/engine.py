@@ -109,7 +109,8 @@ def against_base(tree: Path, text: str, base: str) -> str:
     return "".join(parts)
 
 
-def _apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
+def apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
+    """Apply one edit: exactly where it fits, else by a 3-way merge against `base`; a conflict is an error."""
     if applies_exactly(tree, patch):
         gitops.run(tree, "apply", "--whitespace=nowarn", "-", stdin=patch.text())
         return "clean"
@@ -201,7 +202,7 @@ def apply_series(
         placed = placement.place(tree, placements, root, context)
         for patch in patches:
             applied.append(
-                AppliedPatch(patch.name, record.digest(patch), _apply_one(tree, patch, series.base))
+                AppliedPatch(patch.name, record.digest(patch), apply_one(tree, patch, series.base))
             )
     except BaseException:
         snapshot.restore(tree)

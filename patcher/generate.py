@@ -15,10 +15,10 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from patcher import gitops, node, placement
+from patcher import engine, gitops, hunk_fit, node, placement
 from patcher.errors import PatcherError
 from patcher.manifest import Manifest, Series
-from patcher.store import GENERATED, split_patch
+from patcher.store import GENERATED, PatchFile, split_patch
 from patcher.verify import settle_native
 from patcher.verify_plan import workspace_packages_to_build
 
@@ -122,14 +122,38 @@ def sdk_folder(tree: Path) -> str:
     )
 
 
-def patch_without_generated(manifest: Manifest, series: Series, tree: Path) -> None:
-    """Place the series' files and apply its hand-written edits, as `patch` does for the base."""
-    tag = series.base
+def patch_without_generated(
+    manifest: Manifest, series: Series, tree: Path, tag: str | None = None, source: str | None = None
+) -> None:
+    """Place the series' files and apply its hand-written edits, as `patch` does, to the base (or `tag`)."""
+    tag = tag or series.base
     context = placement.template_context(tag, series)
     placement.place(tree, series.placements(manifest.root, tag), manifest.root, context)
+    if tag != series.base and source:
+        gitops.fetch_tag(tree, source, series.base)  # the 3-way merges' common ancestor
     for patch in series.patches(tag):
         if GENERATED not in patch.path.parts:
-            gitops.run(tree, "apply", "--whitespace=nowarn", "-", stdin=patch.text())
+            engine.apply_one(tree, patch, series.base)
+
+
+def _takes(tree: Path) -> Callable[[str], bool]:
+    """Whether the release checked out at `tree` takes a patch text exactly."""
+    return lambda text: engine.applies_exactly(tree, PatchFile(OPENAPI_EDIT, text, ()))
+
+
+def fit_to_line(manifest: Manifest, source: str, series: Series, diff: str, say: Say) -> str:
+    """The base's diff, its hunks' outer context trimmed where another release of the line differs."""
+    for tag in series.releases:
+        if tag == series.base:
+            continue
+        with tempfile.TemporaryDirectory(prefix="immich-aio-fit-") as work:
+            tree = gitops.clone_release(source, tag, Path(work) / "tree")
+            patch_without_generated(manifest, series, tree, tag, source)
+            fitted = hunk_fit.fit(diff, _takes(tree), tag)
+        if fitted != diff:
+            say(f"{series.name}: context trimmed where {tag} differs")
+        diff = fitted
+    return diff
 
 
 def generate_openapi(manifest: Manifest, source: str, series: Series, say: Say) -> Path:
@@ -169,6 +193,7 @@ def generate_openapi(manifest: Manifest, source: str, series: Series, say: Say) 
             say((log.read_text(encoding="utf-8", errors="replace"))[-3000:])
             raise
         diff = gitops.run(tree, "diff", "--", SPEC, f"{sdk}/src/fetch-client.ts").stdout
+    diff = fit_to_line(manifest, source, series, diff, say)
     path = manifest.root / "patches" / GENERATED / series.name / OPENAPI_EDIT
     if not path.is_file():
         raise PatcherError(f"{path} does not exist: a new series copies its header from its neighbour first")
