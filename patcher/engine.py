@@ -7,6 +7,7 @@ revert, and says which.
 """
 
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,20 +129,26 @@ def apply_one(tree: Path, patch: PatchFile, base: str) -> Method:
     raise PatchConflict(patch.name, explain(tree, patch.name, patch.text()), output)
 
 
-def stacked(tree: Path, patches: list[PatchFile], *, reverse: bool = False) -> set[str]:
-    """The patches that apply exactly to the tree as it is on disk, each judged on top of those before it
-    (reverse: undone last first), in a scratch index: an edit may build on an earlier edit's lines."""
-    flags = ["--cached", "--whitespace=nowarn", *(["--reverse"] if reverse else [])]
+def stacked(tree: Path, patches: list[PatchFile]) -> tuple[set[str], set[str]]:
+    """(carried, missing): the patches the tree on disk carries, undone last first, and those it lacks,
+    applied first to last; each is judged on top of the ones before it (an edit may build on an earlier
+    edit's lines), in scratch indexes read from the tree once."""
     with tempfile.TemporaryDirectory(prefix="immich-aio-index-") as scratch:
-        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        gitops.run(tree, "read-tree", "HEAD", env=env)
-        gitops.run(tree, "add", "-A", env=env)
-        fits = set()
-        for patch in reversed(patches) if reverse else patches:
-            if gitops.run(
-                tree, "apply", "--check", *flags, "-", stdin=patch.text(), check=False, env=env
-            ).returncode:
-                continue
+        carried, missing = Path(scratch) / "carried", Path(scratch) / "missing"
+        gitops.run(tree, "read-tree", "HEAD", env={"GIT_INDEX_FILE": str(carried)})
+        gitops.run(tree, "add", "-A", env={"GIT_INDEX_FILE": str(carried)})
+        shutil.copyfile(carried, missing)
+        return _fits(tree, carried, patches[::-1], reverse=True), _fits(tree, missing, patches, reverse=False)
+
+
+def _fits(tree: Path, index: Path, patches: list[PatchFile], *, reverse: bool) -> set[str]:
+    """The patches that apply exactly in turn to `index`, each applied there once it does."""
+    flags = ["--cached", "--whitespace=nowarn", *(["--reverse"] if reverse else [])]
+    env = {"GIT_INDEX_FILE": str(index)}
+    fits = set()
+    for patch in patches:
+        check = gitops.run(tree, "apply", "--check", *flags, "-", stdin=patch.text(), check=False, env=env)
+        if check.returncode == 0:
             gitops.run(tree, "apply", *flags, "-", stdin=patch.text(), env=env)
             fits.add(patch.name)
     return fits
@@ -149,7 +156,7 @@ def stacked(tree: Path, patches: list[PatchFile], *, reverse: bool = False) -> s
 
 def _reverseapplies_exactly(tree: Path, patches: list[PatchFile]) -> bool:
     """True when every patch can be reversed, i.e. the tree already carries them all."""
-    return bool(patches) and stacked(tree, patches, reverse=True) == {p.name for p in patches}
+    return bool(patches) and stacked(tree, patches)[0] == {p.name for p in patches}
 
 
 def apply_series(
@@ -265,7 +272,7 @@ def status(tree: Path, series: Series | None, root: Path | None = None, tag: str
     patches = series.patches(state.immich_version if state else tag) if series else []
     methods = {p.name: p.method for p in state.patches} if state else {}
     results = []
-    carried, missing = stacked(tree, patches, reverse=True), stacked(tree, patches)
+    carried, missing = stacked(tree, patches)
     for patch in patches:
         if patch.name in carried:
             results.append(PatchStatus(patch.name, "applied", methods.get(patch.name)))

@@ -216,17 +216,14 @@ def test_an_edit_built_on_an_earlier_one_is_judged_after_it(tmp_path: Path) -> N
     # 0018 changes a line only 0001 writes: alone, it does not apply to upstream
     second = PatchFile("0018.patch", DIFF_HEAD + "@@ -2,2 +2,3 @@\n hybrid\n+conversion\n b\n", ())
     assert not engine.applies_exactly(tree, second)
-    assert engine.stacked(tree, [first, second]) == {"0001.patch", "0018.patch"}
-    assert engine.stacked(tree, [first, second], reverse=True) == set()
+    assert engine.stacked(tree, [first, second]) == (set(), {"0001.patch", "0018.patch"})
     for patch in (first, second):
         gitops.run(tree, "apply", "-", stdin=patch.text())
     assert (tree / "config.ts").read_text() == "a\nhybrid\nconversion\nb\nc\n"
-    assert engine.stacked(tree, [first, second], reverse=True) == {"0001.patch", "0018.patch"}
-    assert engine.stacked(tree, [first, second]) == set()
+    assert engine.stacked(tree, [first, second]) == ({"0001.patch", "0018.patch"}, set())
     # and with the later edit undone by hand, only the earlier one is carried
     (tree / "config.ts").write_text("a\nhybrid\nb\nc\n")
-    assert engine.stacked(tree, [first, second], reverse=True) == {"0001.patch"}
-    assert engine.stacked(tree, [first, second]) == {"0018.patch"}
+    assert engine.stacked(tree, [first, second]) == ({"0001.patch"}, {"0018.patch"})
 
 
 DIFF_HEAD = "diff --git a/config.ts b/config.ts\n--- a/config.ts\n+++ b/config.ts\n"
