@@ -1,8 +1,10 @@
 import {
   CHINESE_MODEL_KEY,
   chineseClipTextConversion,
+  embeddingCacheKey,
   loadImmichAioClipModel,
   storeImmichAioClipModel,
+  textEncodingOptions,
 } from 'src/utils/immich-aio-config';
 import { describe, expect, it } from 'vitest';
 
@@ -45,5 +47,25 @@ describe('immich-aio Chinese-CLIP settings', () => {
     expect(chineseClipTextConversion({ modelName: 'ViT-B-16__cn-clip', textConversion: 'off' })).toBe('off');
     expect(chineseClipTextConversion({ modelName: 'QA-CLIP-ViT-B-16', textConversion: 't2s' })).toBe('t2s');
     expect(chineseClipTextConversion({ modelName: 'ViT-B-32__openai', textConversion: 't2s' })).toBeUndefined();
+  });
+
+  it('should encode a query with the Chinese-CLIP conversion only for a Chinese-CLIP model', () => {
+    expect(textEncodingOptions({ modelName: 'ViT-B-16__cn-clip', textConversion: 'hk2s' }, 'zh-TW')).toEqual({
+      modelName: 'ViT-B-16__cn-clip',
+      language: 'zh-TW',
+      textConversion: 'hk2s',
+    });
+    expect(textEncodingOptions({ modelName: 'ViT-B-32__openai', textConversion: 't2s' })).toEqual({
+      modelName: 'ViT-B-32__openai',
+    });
+  });
+
+  it('should cache a query under its model, language and conversion', () => {
+    const cn = textEncodingOptions({ modelName: 'ViT-B-16__cn-clip', textConversion: 't2s' }, 'zh');
+    const off = textEncodingOptions({ modelName: 'ViT-B-16__cn-clip', textConversion: 'off' }, 'zh');
+    const stock = textEncodingOptions({ modelName: 'ViT-B-32__openai', textConversion: 't2s' }, 'en');
+
+    expect(embeddingCacheKey('貓', cn)).not.toBe(embeddingCacheKey('貓', off));
+    expect(embeddingCacheKey('cat', stock)).toBe('ViT-B-32__openai' + 'cat' + 'en');
   });
 });

@@ -60,3 +60,19 @@ export const loadImmichAioClipModel = <T>(stored: T): T => {
  */
 export const chineseClipTextConversion = (clip: { modelName: string; textConversion?: string }): string | undefined =>
   clip.modelName in CHINESE_CLIP_STAND_INS ? clip.textConversion : undefined;
+
+/** The options a smart-search query is encoded with: the model, the query's language and immich-aio's own. */
+export type TextEncodingOptions = { modelName: string; language?: string; textConversion?: string };
+
+/**
+ * What smart search sends the ML server with a query. The patched search service and ML repository pass these
+ * through as they are, so a new CLIP setting that reaches the ML server is written here, not in upstream files.
+ */
+export const textEncodingOptions = (
+  clip: { modelName: string; textConversion?: string },
+  language?: string,
+): TextEncodingOptions => ({ modelName: clip.modelName, language, textConversion: chineseClipTextConversion(clip) });
+
+/** The embedding cache's key of a query: the same text under other options is another embedding. */
+export const embeddingCacheKey = (query: string | undefined, options: TextEncodingOptions): string =>
+  options.modelName + query + options.language + (options.textConversion ?? '');
