@@ -1,4 +1,5 @@
-// immich-aio: stores a Chinese-CLIP choice so that a stock Immich can open the same database again.
+// immich-aio: its CLIP settings on the server, read by the patched upstream code: how a Chinese-CLIP choice is
+// stored so that a stock Immich can open the same database again, and what a smart-search query is encoded with.
 // A stock server's microservices worker stops at start ("Unknown CLIP model") when the stored settings
 // name a model it does not know. So the stored settings name the upstream model of the same embedding
 // size (the smart_search vectors keep their column), and the Chinese-CLIP name rides along in a key that
